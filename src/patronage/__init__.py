@@ -1,0 +1,1 @@
+"""patronage: an open-source customer relationship platform."""

@@ -1,0 +1,60 @@
+"""RFM: quintile scores and the eleven named segments (docs/analytics.md).
+
+Scored over buyers (customers with at least one counted order), from the features table:
+recency = recency_days (fewer days scores higher), frequency = orders, monetary =
+total_spend_minor. A score is 1 + floor(5 · (rank - 1) / n) with rank the SQL `rank()` (ties
+share the lowest rank), so equal values always get equal scores and every score is 1..5.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import duckdb
+
+Rule = Callable[[int, int, int], bool]
+
+# first match wins; the last rule catches everything left, so every (r, f, m) has a segment
+SEGMENTS: tuple[tuple[str, str, Rule], ...] = (
+    ("Champions", "r >= 4 and f >= 4 and m >= 4", lambda r, f, m: r >= 4 and f >= 4 and m >= 4),
+    ("Loyal", "r >= 3 and f >= 4", lambda r, f, m: r >= 3 and f >= 4),
+    ("Potential Loyalist", "r >= 4 and f in 2..3", lambda r, f, m: r >= 4 and 2 <= f <= 3),
+    ("New", "r = 5 and f = 1", lambda r, f, m: r == 5 and f == 1),
+    ("Promising", "r = 4 and f = 1", lambda r, f, m: r == 4 and f == 1),
+    ("Need Attention", "r = 3 and f in 2..3", lambda r, f, m: r == 3 and 2 <= f <= 3),
+    ("About to Sleep", "r = 3 and f = 1", lambda r, f, m: r == 3 and f == 1),
+    ("Can't Lose Them", "r <= 2 and f = 5", lambda r, f, m: r <= 2 and f == 5),
+    ("At Risk", "r <= 2 and f in 3..4", lambda r, f, m: r <= 2 and 3 <= f <= 4),
+    ("Hibernating", "r = 2 and f <= 2", lambda r, f, m: r == 2 and f <= 2),
+    ("Lost", "anything else (r = 1 and f <= 2)", lambda r, f, m: True),
+)
+SEGMENT_NAMES = tuple(name for name, _, _ in SEGMENTS)
+
+
+def segment_of(r: int, f: int, m: int) -> str:
+    for name, _, rule in SEGMENTS:
+        if rule(r, f, m):
+            return name
+    raise AssertionError("the last rule matches everything")  # pragma: no cover
+
+
+def _score(column: str, order: str) -> str:
+    return f"CAST(1 + floor(5 * (rank() OVER (ORDER BY {column} {order}) - 1) / count(*) OVER ()) AS INTEGER)"  # noqa: E501
+
+
+RFM_SQL = f"""
+SELECT customer_id,
+       {_score("recency_days", "DESC")} AS r,
+       {_score("orders", "ASC")} AS f,
+       {_score("total_spend_minor", "ASC")} AS m
+FROM features WHERE orders > 0
+ORDER BY customer_id
+"""  # noqa: S608 (built from constants)
+
+
+def compute(con: duckdb.DuckDBPyConnection) -> list[tuple[int, int, int, int, str]]:
+    """(customer_id, r, f, m, segment) per buyer, from the `features` table in `con`."""
+    return [
+        (int(cid), int(r), int(f), int(m), segment_of(r, f, m))
+        for cid, r, f, m in con.execute(RFM_SQL).fetchall()
+    ]

@@ -1,0 +1,99 @@
+"""Request guards for entrypoints: who is asking, may they, and is the form really theirs.
+
+This is the auth capability's second public module (beside service.py): routes and pages of
+every capability depend on it. API clients send `Authorization: Bearer <token>` (no CSRF
+needed: browsers never attach it by themselves); the web console uses the session cookie, and
+every unsafe request must then carry the session's CSRF token as a header or form field.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from patronage.auth import service
+from patronage.auth.roles import Permission
+from patronage.auth.service import Principal
+from patronage.db import SessionDep
+from patronage.errors import CsrfFailed, Forbidden, NotAuthenticated
+
+SESSION_COOKIE = "patronage_session"
+CSRF_HEADER = "X-CSRF-Token"
+CSRF_FIELD = "csrf_token"
+UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+class SessionExpired(NotAuthenticated):
+    code = "session_expired"
+
+
+# Declared so the OpenAPI description names the scheme (and /api/docs offers "Authorize");
+# the header itself is parsed below, where a malformed one gets a precise message.
+bearer_scheme = HTTPBearer(
+    auto_error=False, description="an API token (`patronage tokens create USER`)"
+)
+
+
+def resolve_principal(
+    request: Request,
+    session: Session = SessionDep,
+    _declared: HTTPAuthorizationCredentials | None = Depends(bearer_scheme),
+) -> Principal:
+    header = request.headers.get("authorization")
+    if header:
+        scheme, _, credential = header.partition(" ")
+        if scheme.lower() != "bearer" or not credential.strip():
+            raise NotAuthenticated("send 'Authorization: Bearer <API token>'")
+        principal = service.resolve_token(session, credential.strip())
+        if principal is None:
+            raise NotAuthenticated("the API token is unknown or revoked")
+        request.state.principal = principal
+        return principal
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if not cookie:
+        raise NotAuthenticated("sign in, or send an API token")
+    lookup = service.resolve_session(session, cookie)
+    if lookup.principal is None:
+        if lookup.expired:
+            raise SessionExpired("your session expired; sign in again")
+        raise NotAuthenticated("sign in, or send an API token")
+    request.state.principal = lookup.principal
+    return lookup.principal
+
+
+async def checked_principal(
+    request: Request, principal: Principal = Depends(resolve_principal)
+) -> Principal:
+    """The principal, after the CSRF check for cookie-authenticated unsafe requests."""
+    if principal.via == "session" and request.method in UNSAFE_METHODS:
+        sent = request.headers.get(CSRF_HEADER)
+        if sent is None and request.headers.get("content-type", "").startswith(
+            ("application/x-www-form-urlencoded", "multipart/form-data")
+        ):
+            form = await request.form()
+            value = form.get(CSRF_FIELD)
+            sent = value if isinstance(value, str) else None
+        if not sent or not hmac.compare_digest(sent, principal.csrf_token or ""):
+            raise CsrfFailed("the form is missing its security token or it is stale; reload")
+    return principal
+
+
+def require(permission: Permission) -> Any:
+    """Dependency: an authenticated principal whose role grants `permission`."""
+
+    async def guard(principal: Principal = Depends(checked_principal)) -> Principal:
+        if not principal.can(permission):
+            raise Forbidden(f"the role '{principal.role}' may not use this ({permission})")
+        return principal
+
+    guard.__permission__ = permission  # type: ignore[attr-defined]  # read by the route-walk test
+    return Depends(guard)
+
+
+Authenticated = Annotated[Principal, Depends(checked_principal)]
+PrincipalGuard = Callable[..., Awaitable[Principal]]

@@ -1,0 +1,131 @@
+"""All queries of the collect capability.
+
+The event insert is the hot path of the tracking API: one multi-row statement per batch
+through the driver (no ORM objects), ON CONFLICT (message_id) DO NOTHING RETURNING the
+message ids that were new, so retries never store a row or run a side effect twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from patronage.collect.models import Event
+
+COLUMNS = (
+    "message_id",
+    "type",
+    "name",
+    "customer_id",
+    "anonymous_id",
+    "user_id",
+    "source_id",
+    "properties",
+    "context",
+    "timestamp",
+    "sent_at",
+    "received_at",
+)
+EventRow = tuple[
+    str, str, str | None, int | None, str | None, str | None, int | None, str, str,
+    datetime, datetime | None, datetime,
+]  # fmt: skip
+
+
+def latest_for_customer(session: Session, customer_id: int, limit: int) -> list[Event]:
+    stmt = (
+        select(Event)
+        .where(Event.customer_id == customer_id)
+        .order_by(Event.timestamp.desc(), Event.id.desc())
+        .limit(limit)
+    )
+    return list(session.scalars(stmt))
+
+
+def existing_message_ids(session: Session, message_ids: Sequence[str]) -> set[str]:
+    found: set[str] = set()
+    for start in range(0, len(message_ids), 500):
+        chunk = message_ids[start : start + 500]
+        found.update(session.scalars(select(Event.message_id).where(Event.message_id.in_(chunk))))
+    return found
+
+
+@lru_cache(maxsize=64)
+def _insert_sql(rows: int) -> str:
+    values = ", ".join(["(" + ", ".join("?" for _ in COLUMNS) + ")"] * rows)
+    return (
+        f"INSERT INTO events ({', '.join(COLUMNS)}) VALUES {values} "  # noqa: S608 (no user text)
+        "ON CONFLICT (message_id) DO NOTHING RETURNING message_id"
+    )
+
+
+# PostgreSQL: one array per column, whatever the number of rows: a single prepared statement;
+# binary parameters (%b), as text arrays would escape every quote of the JSON
+_PG_TYPES = (
+    "text", "text", "text", "bigint", "text", "text", "bigint", "jsonb", "jsonb",
+    "timestamptz", "timestamptz", "timestamptz",
+)  # fmt: skip
+_PG_INSERT = (
+    f"INSERT INTO events ({', '.join(COLUMNS)}) "  # noqa: S608 (no user text in the SQL)
+    "SELECT * FROM unnest("
+    + ", ".join(f"%b::text[]::{t}[]" if t == "jsonb" else f"%b::{t}[]" for t in _PG_TYPES)
+    + ") ON CONFLICT (message_id) DO NOTHING RETURNING message_id"
+)
+
+
+def _sqlite_time(value: datetime | None) -> str | None:
+    # the storage format of SQLAlchemy's SQLite DATETIME (naive UTC), so ORM reads agree
+    return value.isoformat(" ", "microseconds")[:26] if value is not None else None
+
+
+def insert_events(session: Session, rows: list[EventRow]) -> set[str]:
+    """Insert new events; returns the message ids that were not stored before."""
+    if not rows:
+        return set()
+    connection = session.connection()
+    dialect = connection.dialect.name
+    # a stable order: two batches sharing messages lock them in the same order (no deadlock)
+    rows = sorted(rows, key=lambda r: r[0])
+    inserted: set[str] = set()
+    cursor: Any = connection.connection.cursor()
+    try:
+        for start in range(0, len(rows), 500):
+            chunk = rows[start : start + 500]
+            if dialect == "postgresql":
+                cursor.execute(_PG_INSERT, [list(column) for column in zip(*chunk, strict=True)])
+            else:
+                params: list[Any] = []
+                times: dict[datetime | None, str | None] = {None: None}
+                for row in chunk:
+                    params.extend(row[:9])
+                    for value in row[9:12]:  # sentAt and receivedAt repeat within a batch
+                        text = times.get(value)
+                        if text is None and value is not None:
+                            text = times[value] = _sqlite_time(value)
+                        params.append(text)
+                cursor.execute(_insert_sql(len(chunk)), params)
+            inserted.update(r[0] for r in cursor.fetchall())
+    finally:
+        cursor.close()
+    return inserted
+
+
+def reassign_events(session: Session, from_id: int, into_id: int) -> int:
+    result = session.execute(
+        update(Event)
+        .where(Event.customer_id == from_id)
+        .values(customer_id=into_id)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def count_events(session: Session) -> int:
+    from sqlalchemy import func
+
+    return int(session.scalar(select(func.count()).select_from(Event)) or 0)

@@ -1,0 +1,161 @@
+"""Public functions of the collect capability: the tracking API and the event log."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import time
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from patronage.auth import service as auth_service
+from patronage.collect import ingest as pipeline  # a module: ingest imports us back
+from patronage.collect import repository as repo
+from patronage.collect.schemas import Accepted, EventRead, Rejected
+from patronage.collect.validate import (
+    BATCH_LIMIT,
+    MESSAGE_LIMIT,
+    BadRequest,
+    Refusal,
+    decode_body,
+    messages_of_batch,
+    validate_messages,
+)
+from patronage.errors import AppError, NotAuthenticated
+from patronage.kit.clock import utcnow
+
+ENDPOINTS = ("identify", "track", "page", "screen", "group", "alias", "batch")
+
+
+class InvalidMessage(AppError):
+    status_code = 400
+    code = "invalid_message"
+
+
+def latest_events(session: Session, customer_id: int, limit: int = 25) -> list[EventRead]:
+    return [
+        EventRead(type=e.type, name=e.name, timestamp=e.timestamp, properties=e.properties)
+        for e in repo.latest_for_customer(session, customer_id, limit)
+    ]
+
+
+def reassign_events(session: Session, from_customer_id: int, into_customer_id: int) -> int:
+    """A profile merge: the merged profile's events now belong to the survivor."""
+    return repo.reassign_events(session, from_customer_id, into_customer_id)
+
+
+def count_events(session: Session) -> int:
+    return repo.count_events(session)
+
+
+def body_limit(endpoint: str) -> int:
+    return BATCH_LIMIT if endpoint == "batch" else MESSAGE_LIMIT
+
+
+def _basic_user(authorization: str | None) -> str | None:
+    if not authorization:
+        return None
+    scheme, _, credential = authorization.partition(" ")
+    if scheme.lower() != "basic":
+        raise NotAuthenticated("send the source's write key as the HTTP Basic user name")
+    try:
+        decoded = base64.b64decode(credential.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        raise NotAuthenticated("the HTTP Basic credentials are malformed") from None
+    return decoded.partition(":")[0]
+
+
+# write key -> (source, valid until): a busy source sends hundreds of batches a second.
+# A revocation takes effect at once in the process that made it, within KEY_TTL elsewhere.
+KEY_TTL = 5.0
+_keys: dict[str, tuple[pipeline.SourceRef, float]] = {}
+
+
+def forget_write_keys() -> None:
+    _keys.clear()
+
+
+def _source(session: Session, write_key: Any) -> pipeline.SourceRef:
+    if not isinstance(write_key, str) or not write_key or len(write_key) > 256:
+        raise NotAuthenticated(
+            "send the source's write key as the HTTP Basic user name (or writeKey in the body)"
+        )
+    cached = _keys.get(write_key)
+    now = time.monotonic()
+    if cached is not None and cached[1] > now:
+        return cached[0]
+    source = auth_service.resolve_write_key(session, write_key)
+    if source is None:
+        _keys.pop(write_key, None)
+        raise NotAuthenticated("the write key is unknown or revoked")
+    ref = pipeline.SourceRef(source.id, source.name)
+    if len(_keys) > 1000:
+        _keys.clear()
+    _keys[write_key] = (ref, now + KEY_TTL)
+    return ref
+
+
+def receive(
+    session: Session,
+    endpoint: str,
+    raw: bytes,
+    *,
+    content_encoding: str | None,
+    authorization: str | None,
+    received_at: datetime | None = None,
+) -> Accepted:
+    """One call of the tracking API: authenticate, validate, store, apply.
+
+    A single message that is refused is a 400; a batch stores its good messages and lists
+    the refused ones (a batch whose every message is refused is a 400).
+    """
+    received_at = received_at or utcnow()
+    key = _basic_user(authorization)
+    source = _source(session, key) if key is not None else None
+    body = decode_body(raw, content_encoding, body_limit(endpoint))
+    if endpoint == "batch":
+        raws, shared = messages_of_batch(body)
+        forced = None
+    else:
+        if not isinstance(body, dict):
+            raise BadRequest("a message is a JSON object")
+        raws, shared, forced = [body], {}, endpoint
+    if source is None:
+        source = _source(session, shared.get("writeKey") or _first_key(raws))
+    accepted, refusals = validate_messages(raws, shared, received_at, forced)
+    if not accepted:
+        if endpoint == "batch":
+            raise InvalidMessage([_rejected(r).model_dump() for r in refusals])
+        raise InvalidMessage(refusals[0].reason)
+    pipeline.ingest(session, source, accepted, received_at)
+    return Accepted(rejected=[_rejected(r) for r in refusals])
+
+
+def _first_key(raws: list[Any]) -> Any:
+    first = raws[0] if raws else None
+    return first.get("writeKey") if isinstance(first, dict) else None
+
+
+def _rejected(r: Refusal) -> Rejected:
+    return Rejected(index=r.index, messageId=r.message_id, reason=r.reason)
+
+
+def ingest_messages(
+    session: Session, source_name: str, raws: list[dict[str, Any]], source_id: int | None = None
+) -> tuple[pipeline.IngestResult, list[Rejected]]:
+    """The tracking pipeline for callers inside patronage (bulk import of events)."""
+    received_at = utcnow()
+    accepted, refusals = validate_messages(raws, {}, received_at, None)
+    result = pipeline.ingest(
+        session, pipeline.SourceRef(source_id, source_name), accepted, received_at
+    )
+    return result, [_rejected(r) for r in refusals]
+
+
+# -- bulk write paths, used by the demo and imports (owned by the demo helper) --------------
+# isort: split
+from patronage.collect.bulk import insert_events as insert_events  # noqa: E402
+from patronage.collect.bulk import prepare_batch as prepare_batch  # noqa: E402
+# -- end bulk write paths ------------------------------------------------------------------

@@ -1,0 +1,91 @@
+"""All queries of the customers capability."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+from patronage.customers.models import Consent, Customer, CustomerMerge, Identity, Milestone
+
+SORTS: dict[str, Any] = {
+    "id": Customer.id.asc(),
+    "-id": Customer.id.desc(),
+    "signup_at": Customer.signup_at.asc(),
+    "-signup_at": Customer.signup_at.desc(),
+    "country": Customer.country.asc(),
+    "-country": Customer.country.desc(),
+}
+
+
+def get(session: Session, customer_id: int) -> Customer | None:
+    return session.get(Customer, customer_id)
+
+
+def by_user_id(session: Session, user_id: str) -> Customer | None:
+    return session.scalar(select(Customer).where(Customer.user_id == user_id))
+
+
+def search(
+    session: Session,
+    *,
+    ids: list[int] | None,
+    email_bidx: bytes | None,
+    phone_bidx: bytes | None,
+    user_id: str | None,
+    country: str | None,
+    signup_from: datetime | None,
+    signup_to: datetime | None,
+    sort: str,
+    limit: int,
+    offset: int,
+) -> tuple[list[Customer], int]:
+    stmt: Select[Any] = select(Customer).where(Customer.merged_into_id.is_(None))
+    if ids is not None:
+        stmt = stmt.where(Customer.id.in_(ids))
+    if email_bidx is not None:
+        stmt = stmt.where(Customer.email_bidx == email_bidx)
+    if phone_bidx is not None:
+        stmt = stmt.where(Customer.phone_bidx == phone_bidx)
+    if user_id is not None:
+        stmt = stmt.where(Customer.user_id == user_id)
+    if country is not None:
+        stmt = stmt.where(Customer.country == country)
+    if signup_from is not None:
+        stmt = stmt.where(Customer.signup_at >= signup_from)
+    if signup_to is not None:
+        stmt = stmt.where(Customer.signup_at < signup_to)
+    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+    rows = session.scalars(stmt.order_by(SORTS[sort], Customer.id).limit(limit).offset(offset))
+    return list(rows), int(total or 0)
+
+
+def identities(session: Session, customer_id: int) -> list[Identity]:
+    stmt = select(Identity).where(Identity.customer_id == customer_id).order_by(Identity.id)
+    return list(session.scalars(stmt))
+
+
+def consent_history(session: Session, customer_id: int) -> list[Consent]:
+    stmt = (
+        select(Consent)
+        .where(Consent.customer_id == customer_id)
+        .order_by(Consent.recorded_at.desc(), Consent.id.desc())
+    )
+    return list(session.scalars(stmt))
+
+
+def milestones(session: Session, customer_id: int) -> list[Milestone]:
+    stmt = select(Milestone).where(Milestone.customer_id == customer_id).order_by(Milestone.id)
+    return list(session.scalars(stmt))
+
+
+def merges_into(session: Session, customer_id: int) -> list[CustomerMerge]:
+    stmt = select(CustomerMerge).where(CustomerMerge.into_customer_id == customer_id)
+    return list(session.scalars(stmt.order_by(CustomerMerge.merged_at)))
+
+
+def count(session: Session) -> int:
+    stmt = select(func.count()).select_from(Customer).where(Customer.merged_into_id.is_(None))
+    return int(session.scalar(stmt) or 0)

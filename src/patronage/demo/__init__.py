@@ -1,0 +1,1 @@
+"""The demo shop generator: a realistic synthetic shop through the real write paths."""

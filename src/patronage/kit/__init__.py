@@ -1,0 +1,1 @@
+"""Domain-free helpers shared by every capability (ids, clocks, pagination, money, crypto)."""

@@ -1,0 +1,1 @@
+"""Recommendation models (estimator contract) and the item tables they build."""

@@ -1,0 +1,128 @@
+"""REST: recommendation lists for products, customers and baskets; builds; click-through."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+from sqlalchemy.orm import Session
+
+from patronage.auth.guard import require
+from patronage.auth.roles import Permission
+from patronage.auth.service import Principal
+from patronage.db import SessionDep
+from patronage.recommend import service
+from patronage.recommend.schemas import (
+    MAX_ID,
+    MAX_LIMIT,
+    BasketRequest,
+    BuildRead,
+    CtrReport,
+    RecommendationList,
+)
+
+router = APIRouter(prefix="/api/recommend", tags=["recommend"])
+
+ProductId = Annotated[int, Path(ge=1, le=MAX_ID, description="internal product id")]
+CustomerId = Annotated[int, Path(ge=1, le=MAX_ID, description="internal customer id")]
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="items in the list")]
+CategoryId = Annotated[
+    int | None, Query(ge=1, le=MAX_ID, description="only items of this category")
+]
+
+
+@router.get("/products/{product_id}/also-bought", response_model=RecommendationList)
+def also_bought(
+    product_id: ProductId,
+    limit: Limit = 10,
+    category_id: CategoryId = None,
+    principal: Principal = require(Permission.CUSTOMERS_READ),
+    session: Session = SessionDep,
+) -> RecommendationList:
+    """Customers who bought this product also bought (topped up with trending items)."""
+    return service.also_bought(session, product_id, limit=limit, category=category_id)
+
+
+@router.get("/products/{product_id}/upsell", response_model=RecommendationList)
+def upsell(
+    product_id: ProductId,
+    limit: Limit = 10,
+    category_id: CategoryId = None,
+    principal: Principal = require(Permission.CUSTOMERS_READ),
+    session: Session = SessionDep,
+) -> RecommendationList:
+    """Dearer items of the product's category (higher price band), most similar first."""
+    return service.upsell_for(session, product_id, limit=limit, category=category_id)
+
+
+@router.get("/customers/{customer_id}/for-you", response_model=RecommendationList)
+def for_you(
+    customer_id: CustomerId,
+    limit: Limit = 10,
+    category_id: CategoryId = None,
+    principal: Principal = require(Permission.CUSTOMERS_READ),
+    session: Session = SessionDep,
+) -> RecommendationList:
+    """Personal list from the customer's purchases; trending without personalisation consent
+    or history (`personalised` false, `notice` says why)."""
+    return service.for_you(session, customer_id, limit=limit, category=category_id)
+
+
+@router.get("/customers/{customer_id}/cross-sell", response_model=RecommendationList)
+def cross_sell(
+    customer_id: CustomerId,
+    limit: Limit = 10,
+    category_id: CategoryId = None,
+    principal: Principal = require(Permission.CUSTOMERS_READ),
+    session: Session = SessionDep,
+) -> RecommendationList:
+    """Complements from other categories than those bought; same consent rule as for-you."""
+    return service.cross_sell_for(session, customer_id, limit=limit, category=category_id)
+
+
+@router.post("/basket", response_model=RecommendationList)
+def basket(
+    body: BasketRequest,
+    principal: Principal = require(Permission.CUSTOMERS_READ),
+    session: Session = SessionDep,
+) -> RecommendationList:
+    """Frequently bought together with a basket of up to 500 products."""
+    return service.basket(session, body.product_ids, limit=body.limit, category=body.category_id)
+
+
+@router.get("/trending", response_model=RecommendationList)
+def trending(
+    limit: Limit = 10,
+    category_id: CategoryId = None,
+    principal: Principal = require(Permission.CUSTOMERS_READ),
+    session: Session = SessionDep,
+) -> RecommendationList:
+    """Bought by the most customers in the last 30 days (overall or in one category)."""
+    return service.trending_list(session, limit=limit, category=category_id)
+
+
+@router.get("/ctr", response_model=CtrReport)
+def click_through(
+    days: Annotated[int, Query(ge=1, le=3660)] = 30,
+    principal: Principal = require(Permission.CUSTOMERS_READ),
+    session: Session = SessionDep,
+) -> CtrReport:
+    """Impressions, clicks and click-through rate per placement and model, from the tracked
+    Product List Viewed / Product Clicked events carrying a recommendation id as list_id."""
+    return service.click_through(session, days=days)
+
+
+@router.get("/builds", response_model=list[BuildRead])
+def builds(
+    principal: Principal = require(Permission.CUSTOMERS_READ),
+    session: Session = SessionDep,
+) -> list[BuildRead]:
+    """The latest builds, newest first; `current` marks the one being served."""
+    return service.builds(session)
+
+
+@router.post("/builds", status_code=202)
+def request_build(principal: Principal = require(Permission.JOBS_RUN)) -> dict[str, str]:
+    """Queue a rebuild (a worker runs it; the tables flip when it is done)."""
+    service.request_build()
+    return {"status": "queued"}

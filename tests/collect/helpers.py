@@ -1,0 +1,42 @@
+"""Shared helpers of the collect tests: sources, write keys, messages."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import uuid
+from typing import Any
+
+from patronage import db
+
+
+def new_source(name: str = "web shop") -> str:
+    from patronage.auth import service as auth_service
+
+    with db.transaction() as s:
+        _, key = auth_service.create_source(s, name)
+    return key
+
+
+def basic(key: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{key}:".encode()).decode()}
+
+
+def gz(body: Any) -> bytes:
+    return gzip.compress(json.dumps(body).encode())
+
+
+def mid() -> str:
+    return str(uuid.uuid4())
+
+
+def track(event: str, props: dict[str, Any] | None = None, **fields: Any) -> dict[str, Any]:
+    return {
+        "type": "track",
+        "messageId": mid(),
+        "event": event,
+        "properties": props or {},
+        "timestamp": "2026-11-20T10:00:00.000Z",
+        **fields,
+    }
