@@ -165,3 +165,19 @@ def test_driver_data_errors_from_raw_cursors_are_422(client, staff, monkeypatch)
         "detail": "a value cannot be stored: it holds a NUL character, or is too long or "
         "out of range",
     }
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/api/analytics/customers/{id}/scores"),
+        ("DELETE", "/api/tokens/{id}"),
+    ],
+)
+def test_ids_beyond_bigint_are_422(client, staff, method, path):
+    """Found by the fuzzer: an id past BIGINT overflowed in the driver (500)."""
+    h = bearer(staff["admin"])
+    r = client.request(method, path.format(id=10230104883801316392960), headers=h)
+    assert r.status_code == 422
+    assert r.json()["error"] == "validation_error"
+    assert client.request(method, path.format(id=2**63 - 1), headers=h).status_code == 404

@@ -51,6 +51,7 @@ def test_upgrade_matches_models_and_downgrade_removes_everything(empty_engine: E
     migrate.upgrade(empty_engine)
     assert _tables(empty_engine) == expected | {"alembic_version"}
     heads = set(ScriptDirectory.from_config(migrate.alembic_config()).get_heads())
+    assert len(heads) == 1, f"add a merge revision joining {sorted(heads)}"
     with empty_engine.connect() as conn:
         assert set(MigrationContext.configure(conn).get_current_heads()) == heads
 

@@ -88,7 +88,7 @@ app = typer.Typer(
 @app.command()
 @friendly_errors
 def migrate(
-    revision: Annotated[str, typer.Argument(help="target revision")] = "heads",
+    revision: Annotated[str, typer.Argument(help="target revision")] = "head",
 ) -> None:
     """Create or upgrade the database schema."""
     from patronage import migrate as migrations

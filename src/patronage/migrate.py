@@ -19,7 +19,7 @@ def alembic_config(engine: Engine | None = None) -> Config:
     return config
 
 
-def upgrade(engine: Engine | None = None, revision: str = "heads") -> None:
-    # "heads": capabilities developed side by side may add migrations on parallel branches
-    # until a merge revision joins them; every head is applied.
+def upgrade(engine: Engine | None = None, revision: str = "head") -> None:
+    # one head: when capabilities add migrations side by side, a merge revision joins them
+    # (tests/test_migrations.py refuses a second head).
     command.upgrade(alembic_config(engine), revision)

@@ -17,6 +17,7 @@ from patronage.auth.guard import require
 from patronage.auth.roles import Permission
 from patronage.auth.service import Principal
 from patronage.db import SessionDep
+from patronage.kit.ids import RowId
 
 router = APIRouter(prefix="/api/analytics", tags=["analytics"])
 
@@ -50,7 +51,7 @@ def refresh(
 
 @router.get("/customers/{customer_id}/scores", response_model=CustomerAnalyticsRead)
 def customer_scores(
-    customer_id: int,
+    customer_id: RowId,
     principal: Principal = require(Permission.CUSTOMERS_READ),
     session: Session = SessionDep,
 ) -> CustomerAnalyticsRead:

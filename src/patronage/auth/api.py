@@ -25,6 +25,7 @@ from patronage.auth.schemas import (
 )
 from patronage.auth.service import Principal
 from patronage.db import SessionDep
+from patronage.kit.ids import RowId
 
 router = APIRouter(prefix="/api", tags=["auth"])
 
@@ -77,7 +78,7 @@ def create_token(
 
 @router.delete("/tokens/{token_id}", response_model=TokenRead)
 def revoke_token(
-    token_id: int,
+    token_id: RowId,
     principal: Principal = require(Permission.TOKENS_OWN),
     session: Session = SessionDep,
 ) -> TokenRead:

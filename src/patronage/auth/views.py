@@ -16,6 +16,7 @@ from patronage.auth.roles import Permission, Role
 from patronage.auth.service import Principal
 from patronage.config import get_settings
 from patronage.db import SessionDep
+from patronage.kit.ids import RowId
 from patronage.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -137,7 +138,7 @@ def create_token(
 
 @router.post("/settings/tokens/{token_id}/revoke")
 def revoke_token(
-    token_id: int,
+    token_id: RowId,
     principal: Principal = require(Permission.TOKENS_OWN),
     session: Session = SessionDep,
 ) -> Response:
@@ -174,7 +175,7 @@ def create_user(
 
 @router.post("/settings/users/{user_id}/active")
 def set_user_active(
-    user_id: int,
+    user_id: RowId,
     active: Annotated[bool, Form()],
     principal: Principal = require(Permission.USERS_MANAGE),
     session: Session = SessionDep,
