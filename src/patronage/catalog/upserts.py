@@ -10,13 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from patronage.catalog.ingest import ensure_categories
 from patronage.catalog.models import Product
 from patronage.kit.clock import utcnow
+from patronage.kit.lookup import rows_by_keys
 
 CHUNK = 2000
 # the fields an import may set; None in a row means "not given", the stored value stays
@@ -53,11 +54,9 @@ def upsert_products(
         Product.is_active,
         Product.category_id,
     )
-    query = select(*columns).where(Product.external_id.in_(bindparam("ids", expanding=True)))
     stored: dict[str, dict[str, Any]] = {}
-    for start in range(0, len(wanted), CHUNK):
-        for r in session.execute(query, {"ids": wanted[start : start + CHUNK]}):
-            stored[str(r[0])] = dict(zip([c.key for c in columns], r, strict=True))
+    for r in rows_by_keys(session, select(*columns), Product.external_id, wanted):
+        stored[str(r[0])] = dict(zip([c.key for c in columns], r, strict=True))
     now = utcnow()
     fresh: list[dict[str, Any]] = []
     changed: list[dict[str, Any]] = []
@@ -98,10 +97,7 @@ def upsert_products(
         )
     ids = {ext: int(v["id"]) for ext, v in stored.items()}
     missing = [e for e in wanted if e not in ids]
-    ids_query = select(Product.external_id, Product.id).where(
-        Product.external_id.in_(bindparam("ids", expanding=True))
-    )
-    for start in range(0, len(missing), CHUNK):
-        for ext, pid in session.execute(ids_query, {"ids": missing[start : start + CHUNK]}):
-            ids[str(ext)] = int(pid)
+    ids_query = select(Product.external_id, Product.id)
+    for ext, pid in rows_by_keys(session, ids_query, Product.external_id, missing):
+        ids[str(ext)] = int(pid)
     return ids, counts

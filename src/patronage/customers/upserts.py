@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -20,6 +20,7 @@ from patronage.customers import pii
 from patronage.customers.bulk import insert_customers
 from patronage.customers.models import Customer, Identity
 from patronage.kit.clock import utcnow
+from patronage.kit.lookup import rows_by_keys
 from patronage.kit.normalize import normalize_email
 
 CHUNK = 2000
@@ -64,14 +65,10 @@ def _normal(field: str, value: Any) -> Any:
 
 
 def customer_ids(session: Session, user_ids: list[str]) -> dict[str, int]:
-    query = select(Customer.user_id, Customer.id).where(
-        Customer.user_id.in_(bindparam("ids", expanding=True))
-    )
-    found: dict[str, int] = {}
-    for start in range(0, len(user_ids), CHUNK):
-        for uid, cid in session.execute(query, {"ids": user_ids[start : start + CHUNK]}):
-            found[str(uid)] = int(cid)
-    return found
+    query = select(Customer.user_id, Customer.id)
+    return {
+        str(uid): int(cid) for uid, cid in rows_by_keys(session, query, Customer.user_id, user_ids)
+    }
 
 
 def upsert_customers(
@@ -86,11 +83,9 @@ def upsert_customers(
     wanted = list(by_user)
     given = [f for f in FIELDS if any(r.get(f) is not None for r in rows)]
     columns = [Customer.user_id, Customer.id, *(getattr(Customer, f) for f in given)]
-    query = select(*columns).where(Customer.user_id.in_(bindparam("ids", expanding=True)))
     stored: dict[str, dict[str, Any]] = {}
-    for start in range(0, len(wanted), CHUNK):
-        for r in session.execute(query, {"ids": wanted[start : start + CHUNK]}):
-            stored[str(r[0])] = dict(zip([c.key for c in columns], r, strict=True))
+    for r in rows_by_keys(session, select(*columns), Customer.user_id, wanted):
+        stored[str(r[0])] = dict(zip([c.key for c in columns], r, strict=True))
     fresh = [u for u in wanted if u not in stored]
     changed: list[tuple[int, dict[str, Any]]] = []
     if overwrite:

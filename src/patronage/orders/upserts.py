@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from patronage.kit.bulkwrite import write_columns
 from patronage.kit.clock import utcnow
+from patronage.kit.lookup import rows_by_keys
 from patronage.orders.models import Order, OrderItem
 
 CHUNK = 2000
@@ -80,25 +81,15 @@ def _insert(session: Session) -> Any:
 
 def _current(session: Session, external_ids: list[str]) -> dict[str, tuple[Any, ...]]:
     """external id -> (id, compared columns…) of the orders already stored."""
-    query = select(Order.external_id, Order.id, *(getattr(Order, c) for c in _COMPARED)).where(
-        Order.external_id.in_(bindparam("ids", expanding=True))
-    )
-    found: dict[str, tuple[Any, ...]] = {}
-    for start in range(0, len(external_ids), CHUNK):
-        rows = session.execute(query, {"ids": external_ids[start : start + CHUNK]})
-        found.update({str(r[0]): tuple(r[1:]) for r in rows})
-    return found
+    query = select(Order.external_id, Order.id, *(getattr(Order, c) for c in _COMPARED))
+    rows = rows_by_keys(session, query, Order.external_id, external_ids)
+    return {str(r[0]): tuple(r[1:]) for r in rows}
 
 
 def order_ids(session: Session, external_ids: list[str]) -> dict[str, int]:
-    query = select(Order.external_id, Order.id).where(
-        Order.external_id.in_(bindparam("ids", expanding=True))
-    )
-    found: dict[str, int] = {}
-    for start in range(0, len(external_ids), CHUNK):
-        rows = session.execute(query, {"ids": external_ids[start : start + CHUNK]})
-        found.update({str(ext): int(oid) for ext, oid in rows})
-    return found
+    query = select(Order.external_id, Order.id)
+    rows = rows_by_keys(session, query, Order.external_id, external_ids)
+    return {str(ext): int(oid) for ext, oid in rows}
 
 
 def upsert_orders(session: Session, orders: OrderColumns, items: ItemColumns) -> OrderUpsertCounts:
@@ -178,12 +169,11 @@ def _sync_items(
             OrderItem.quantity,
             OrderItem.unit_price_minor,
             OrderItem.discount_minor,
-        ).where(OrderItem.order_id.in_(bindparam("ids", expanding=True)))
-        for start in range(0, len(old_ids), CHUNK):
-            for oid, pid, qty, price, discount in session.execute(
-                query, {"ids": old_ids[start : start + CHUNK]}
-            ):
-                stored[int(oid)].add((int(pid), int(qty), int(price) if not discount else -1))
+        )
+        for oid, pid, qty, price, discount in rows_by_keys(
+            session, query, OrderItem.order_id, old_ids
+        ):
+            stored[int(oid)].add((int(pid), int(qty), int(price) if not discount else -1))
         wanted: dict[int, set[tuple[int, int, int]]] = defaultdict(set)
         for oid, pid, qty, price in zip(
             line_order[line_old].tolist(),
