@@ -2,15 +2,15 @@
 
 ``column IN (:k1, …, :k2000)`` is what SQLite wants, but on PostgreSQL that list is a
 row-by-row linear search when the planner believes the table is small, as it does for
-a table filled earlier in the same transaction: importing CDNOW (70k orders) took 39 s;
-here. A single array parameter (``column = ANY(:keys)``) is hashed by PostgreSQL and
-needs no bind parameter per key, so the chunks are large too: the same import takes 6.7 s.
+a table filled earlier in the same transaction (importing CDNOW's 70k orders took 39 s).
+A single array parameter (``column = ANY(:keys)``) is hashed by PostgreSQL and needs no
+bind parameter per key, so the chunks are large too: the same import takes 6.7 s.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, TypeVarTuple
 
 from sqlalchemy import Row, Select, any_, bindparam
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -19,13 +19,15 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 SQLITE_CHUNK = 2_000  # far below SQLite's bind-parameter limit
 POSTGRES_CHUNK = 50_000
 
+Columns = TypeVarTuple("Columns")
+
 
 def rows_by_keys(
     session: Session,
-    query: Select[Any],
+    query: Select[*Columns],
     column: InstrumentedAttribute[Any],
     keys: Sequence[Any],
-) -> Iterator[Row[Any]]:
+) -> Iterator[Row[*Columns]]:
     """The rows of ``query`` whose ``column`` is one of ``keys``, fetched in chunks."""
     if session.get_bind().dialect.name == "postgresql":
         where = column == any_(bindparam("keys", type_=ARRAY(column.type)))
