@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -177,7 +178,27 @@ def test_key_file_created_owner_only_on_first_run(env: pytest.MonkeyPatch, tmp_p
     assert len(base64.b64decode(data["keys"]["1"])) == 32
     assert len(base64.b64decode(data["blind_index_key"])) == 32
     assert config.load_keyring(settings) == first  # the second run reads, never regenerates
-    assert not path.with_suffix(".tmp").exists()
+    assert sorted(p.name for p in path.parent.iterdir()) == ["keys.json"]  # no temp left
+
+
+def _first_run_keyring(data_dir: str) -> bytes:
+    os.environ["PATRONAGE_DATA_DIR"] = data_dir
+    return config.load_keyring(config.load_settings()).keys[1]
+
+
+def test_processes_starting_at_once_share_one_key(env: pytest.MonkeyPatch, tmp_path: Path):
+    """Found by the 1M demo benchmark: generator processes each wrote a key of their own on
+    first run, so rows one of them encrypted were lost with its overwritten key."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    data_dir = str(tmp_path / "fresh")
+    for _ in range(5):  # a race: try it a few times
+        shutil.rmtree(data_dir, ignore_errors=True)
+        with ProcessPoolExecutor(4) as pool:
+            keys = list(pool.map(_first_run_keyring, [data_dir] * 8))
+        stored = config.read_key_file(Path(data_dir) / "keys.json").keys[1]
+        assert set(keys) == {stored}
+        assert sorted(p.name for p in Path(data_dir).iterdir()) == ["keys.json"]
 
 
 def test_key_file_elsewhere_and_malformed(env: pytest.MonkeyPatch, tmp_path: Path):

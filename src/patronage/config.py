@@ -11,6 +11,7 @@ import base64
 import binascii
 import json
 import os
+import tempfile
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -178,22 +179,33 @@ def read_key_file(path: Path) -> Keyring:
         raise ConfigError(f"key file {path} is unreadable or malformed: {exc}") from exc
 
 
-def write_key_file(path: Path, keyring: Keyring) -> None:
-    """Atomic replace with 0600 permissions: a crash never leaves half a key file."""
+def write_key_file(path: Path, keyring: Keyring, *, replace: bool = True) -> None:
+    """Atomic, 0600: a crash never leaves half a key file.
+
+    `replace=False` creates the file only if there is none (FileExistsError otherwise): two
+    processes starting at once must not each write a key of their own, or the data one of
+    them encrypts is lost with the key the other overwrites.
+    """
     data = {
         "active": keyring.active,
         "keys": {str(v): base64.b64encode(k).decode() for v, k in keyring.keys.items()},
         "blind_index_key": base64.b64encode(keyring.blind_index_key).decode(),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(data, handle, indent=2)
-        handle.flush()
-        os.fsync(handle.fileno())
-    tmp.replace(path)
-    path.chmod(0o600)
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = Path(name)
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(data, handle, indent=2)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if replace:
+            tmp.replace(path)
+        else:
+            os.link(tmp, path)  # atomic, and fails when another process was first
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def load_keyring(settings: Settings) -> Keyring:
@@ -208,7 +220,10 @@ def load_keyring(settings: Settings) -> Keyring:
             f"or PATRONAGE_KEY_FILE to an existing key file (looked for {path})"
         )
     keyring = Keyring({1: new_key()}, 1, new_key())
-    write_key_file(path, keyring)
+    try:
+        write_key_file(path, keyring, replace=False)
+    except FileExistsError:
+        return read_key_file(path)  # another process created it first: use theirs
     return keyring
 
 
