@@ -23,7 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, load_only
 from sqlalchemy.orm.util import identity_key
 
-from patronage.config import get_settings
+from patronage.config import get_cipher, get_settings
 from patronage.customers import pii
 from patronage.customers.consent import DEFAULTS, Purpose
 from patronage.customers.models import Consent, Customer, CustomerMerge, Identity, Milestone
@@ -159,6 +159,25 @@ class Resolver:
                 said = self.consents.setdefault(int(customer_id), {})
                 if purpose in _PURPOSES:
                     said[Purpose(purpose)] = bool(granted)
+        self._adopt([v for v in users if (USER_ID, v) not in self.known])
+
+    def _adopt(self, user_ids: list[str]) -> None:
+        """Customers that carry a user_id but no identity row (created by an import, the REST
+        API or before identities existed) get their row now, instead of a second profile that
+        the unique user_id would refuse."""
+        connection = self.session.connection()
+        for start in range(0, len(user_ids), 500):
+            rows = connection.execute(
+                select(Customer.user_id, Customer.id, Customer.merged_into_id).where(
+                    Customer.user_id.in_(user_ids[start : start + 500])
+                )
+            ).all()
+            if not rows:
+                continue
+            owners = {str(u): int(m if m is not None else i) for u, i, m in rows}
+            for user_id, customer_id in owners.items():
+                self._claim(USER_ID, user_id, customer_id)
+            self.consents.update(explicit_consents(self.session, set(owners.values())))
 
     def consents_of(self, customer_ids: set[int]) -> dict[int, dict[Purpose, bool]]:
         """What each customer said per purpose; one query for profiles not preloaded."""
@@ -192,7 +211,7 @@ class Resolver:
             .values(
                 is_anonymous=anonymous,
                 traits={},
-                key_version=1,
+                key_version=get_cipher().keyring.active,
                 signup_at=None if anonymous else now,
                 created_at=now,
                 updated_at=now,
@@ -279,11 +298,12 @@ class Resolver:
         if not todo:
             return
         now = utcnow()
+        version = get_cipher().keyring.active
         rows: list[dict[str, Any]] = [
             {
                 "is_anonymous": user_id is None,
                 "traits": {},
-                "key_version": 1,
+                "key_version": version,
                 "signup_at": None if user_id is None else now,
                 "created_at": now,
                 "updated_at": now,
