@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from scipy.special import hyp2f1
@@ -200,10 +202,15 @@ def test_three_customer_shop_is_reported_not_crashed() -> None:
     # a ~ 3e-8 and stops "successfully"; the flat curvature there exposes it
     model = BetaGeoFitter().fit([5, 6, 4], [30, 31, 29], [31, 31, 30])
     assert model.converged_ is False
-    assert model.message_ == (
-        "the data cannot identify r, a, b: the likelihood is flat along them"
-        " (too few customers, or too few repeat purchases or drop-outs)"
+    # which parameters come out flat depends on the last bits of the BLAS in use
+    flat = re.fullmatch(
+        r"the data cannot identify ([a-z, ]+): the likelihood is flat along them"
+        r" \(too few customers, or too few repeat purchases or drop-outs\)",
+        model.message_,
     )
+    assert flat is not None, model.message_
+    names = flat.group(1).split(", ")
+    assert len(names) >= 2 and set(names) <= {"r", "alpha", "a", "b"}
     with pytest.raises(ModelNotReady, match="did not converge: the data cannot identify"):
         model.conditional_probability_alive([5], [30], [31])
 
