@@ -24,13 +24,15 @@ from patronage.cli import app
 PATRONAGE = Path(sys.executable).with_name("patronage")
 COMMANDS = {
     "serve", "migrate", "demo", "worker", "users", "tokens", "sources", "keys", "analytics",
-    "recommend",
+    "recommend", "import", "export",
 }  # fmt: skip
 SUBCOMMANDS = {
     "users": {"create", "list", "set-password"},
     "tokens": {"create"},
     "sources": {"create", "list", "revoke"},
     "keys": {"status", "rotate", "verify"},
+    "import": {"customers", "products", "orders", "events"},
+    "export": {"events"},
 }
 PASSWORD = "correct horse battery"
 

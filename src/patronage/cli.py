@@ -51,6 +51,14 @@ LAZY: dict[str, tuple[Callable[[], Any], str]] = {
         "Recommendations: build, evaluate, show.",
     ),
     "demo": (_demo, "Generate the demo shop and serve the console."),
+    "import": (
+        _typer_group("patronage.collect.cli:imports"),
+        "Bulk import customers, products, orders or events from CSV, JSON Lines, Parquet.",
+    ),
+    "export": (
+        _typer_group("patronage.collect.cli:exports"),
+        "Export events as Parquet partitioned by day (incremental).",
+    ),
 }
 
 

@@ -1,11 +1,11 @@
-"""The append-only event log (Segment spec messages)."""
+"""The append-only event log (Segment spec messages) and the record of bulk imports."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from patronage.db import Base, BigId, Json, UTCDateTime
@@ -35,3 +35,31 @@ class Event(Base):
     timestamp: Mapped[datetime] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ImportRun(Base):
+    """One bulk import (console or REST upload): what, who, how it went, its progress."""
+
+    __tablename__ = "import_runs"
+    __table_args__ = (Index(None, "started_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # customers|products|orders|events
+    file_name: Mapped[str] = mapped_column(String(255))
+    file_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    preset: Mapped[str | None] = mapped_column(String(64))
+    mapping: Mapped[str | None] = mapped_column(Text)  # TOML / JSON text, when not a preset
+    # uploaded|queued|validating|validated|invalid|running|done|aborted|failed
+    status: Mapped[str] = mapped_column(String(16))
+    skip_invalid: Mapped[bool] = mapped_column(Boolean, default=False)
+    phase: Mapped[str | None] = mapped_column(String(16))  # validate | write, while running
+    progress_done: Mapped[int] = mapped_column(BigInteger, default=0)
+    progress_total: Mapped[int] = mapped_column(BigInteger, default=0)
+    rows: Mapped[int] = mapped_column(BigInteger, default=0)
+    valid: Mapped[int] = mapped_column(BigInteger, default=0)
+    rejected_rows: Mapped[int] = mapped_column(BigInteger, default=0)
+    counts: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+    detail: Mapped[str | None] = mapped_column(String(500))  # the whole-file error, if any
+    created_by: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -129,3 +129,30 @@ def count_events(session: Session) -> int:
     from sqlalchemy import func
 
     return int(session.scalar(select(func.count()).select_from(Event)) or 0)
+
+
+EXPORT_COLUMNS = (
+    "id",
+    "message_id",
+    "type",
+    "name",
+    "customer_id",
+    "anonymous_id",
+    "user_id",
+    "source_id",
+    "properties",
+    "context",
+    "timestamp",
+    "sent_at",
+    "received_at",
+)
+
+
+def events_after(
+    session: Session, last_id: int, since: datetime | None, limit: int
+) -> list[tuple[Any, ...]]:
+    """The next `limit` events by id after `last_id` (the export's keyset), EXPORT_COLUMNS."""
+    stmt = select(*(getattr(Event, c) for c in EXPORT_COLUMNS)).where(Event.id > last_id)
+    if since is not None:
+        stmt = stmt.where(Event.timestamp >= since)
+    return [tuple(r) for r in session.execute(stmt.order_by(Event.id).limit(limit))]

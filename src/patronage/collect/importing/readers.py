@@ -59,7 +59,9 @@ def read_file(data: bytes, name: str, mapping: Mapping) -> Frame:
     else:
         text = _text(data, mapping.encoding)
         frame = _jsonl(text) if fmt == "jsonl" else _csv(text, mapping)
-    missing = [c for c in mapping.sources() if c not in frame.columns]
+    # an implicit mapping (fields named like the columns) takes what the file has: `restrict`
+    implicit = getattr(mapping, "_implicit", False)
+    missing = [] if implicit else [c for c in mapping.sources() if c not in frame.columns]
     if missing:
         have = ", ".join(list(frame.columns)[:30])
         raise ValidationFailed(f"the file has no column(s) {', '.join(missing)} (it has: {have})")

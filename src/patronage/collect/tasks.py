@@ -1,0 +1,16 @@
+"""Jobs of the collect capability: large imports run by a worker.
+
+A retried job re-runs the whole import in one transaction; imports upsert by external id,
+so a second run after a crash changes nothing that the first one committed.
+"""
+
+from __future__ import annotations
+
+from patronage import jobs
+from patronage.collect import imports
+
+
+@jobs.task(name="collect.import_run", retries=0)
+def import_run(run_id: int, action: str) -> None:
+    """Validate or import a recorded upload (see collect.imports.process)."""
+    imports.process(run_id, action)
