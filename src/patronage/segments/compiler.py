@@ -1,0 +1,291 @@
+"""Rules compiled to Ibis expressions: one boolean per customer, set at a time, on any engine.
+
+The compiler sees only Ibis tables named as in `TABLES` (the engine decides where they live:
+DuckDB fed from the store through Arrow, or the store itself) and a one-row `clock` table
+holding `now`, so a compiled rule never embeds the time it runs at. Every value that comes
+from a rule is an `ibis.param`, bound when the expression runs: nothing of a rule is ever
+pasted into SQL text.
+
+Semantics, shared exactly with the per-customer evaluator (`segments.local`, checked by a
+property test): every leaf is two-valued — a test of something unknown (a NULL trait, a
+missing feature row, an absent event property) is false, so `not` is the exact complement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import ibis
+import ibis.expr.datatypes as dt
+import ibis.expr.types as ir
+
+from patronage.customers.consent import DEFAULTS, Purpose
+from patronage.errors import ValidationFailed
+from patronage.segments import rules as r
+
+# table -> its columns (names as in the store; analytics tables under short names)
+TABLES: dict[str, dict[str, str]] = {
+    "customers": {
+        "id": "int64",
+        "birth_year": "int64",
+        "gender": "string",
+        "language": "string",
+        "country": "string",
+        "region": "string",
+        "city": "string",
+        "postcode_prefix": "string",
+        "is_anonymous": "boolean",
+        "merged_into_id": "int64",
+    },
+    "consents": {
+        "id": "int64",
+        "customer_id": "int64",
+        "purpose": "string",
+        "granted": "boolean",
+        "recorded_at": "timestamp",
+    },
+    "events": {
+        "customer_id": "int64",
+        "name": "string",
+        "timestamp": "timestamp",
+        "properties": "string",
+    },
+    "orders": {
+        "id": "int64",
+        "customer_id": "int64",
+        "status": "string",
+        "total_minor": "int64",
+        "placed_at": "timestamp",
+    },
+    "order_items": {"order_id": "int64", "product_id": "int64"},
+    "products": {"id": "int64", "category_id": "int64"},
+    "features": {
+        "customer_id": "int64",
+        **{k: ("float64" if v == "number" else "string") for k, v in r.FEATURES.items()},
+    },
+    "rfm": {"customer_id": "int64", "r": "int64", "f": "int64", "m": "int64", "segment": "string"},
+    "scores": {
+        "customer_id": "int64",
+        **{s: "float64" for s in r.SCORES if not s.startswith("rfm_")},
+    },
+    "clock": {"now": "timestamp"},
+}
+
+RuleLookup = Callable[[int], r.Node]
+PercentileLookup = Callable[[str, float], float | None]
+
+
+def naive_utc(moment: datetime) -> datetime:
+    """The engines compute in UTC wall-clock time (naive timestamps)."""
+    if moment.tzinfo is None:
+        return moment
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+class Compiler:
+    """Compiles rules over `tables`; `params` collects the values to bind when running."""
+
+    def __init__(
+        self,
+        tables: Mapping[str, ir.Table],
+        *,
+        rules: RuleLookup,
+        percentile: PercentileLookup,
+    ) -> None:
+        self.t = tables
+        self.rules = rules
+        self.percentile = percentile
+        self.params: dict[Any, Any] = {}
+        self.customers = tables["customers"].filter(tables["customers"].merged_into_id.isnull())
+        self.now = tables["clock"].now.as_scalar()
+
+    # -- entry points --------------------------------------------------------------------------
+
+    def members(self, rule: r.Node) -> ir.Table:
+        """The ids (column `customer_id`) of the customers matching `rule`."""
+        c = self.customers
+        return c.filter(self.predicate(rule, c)).select(customer_id=c.id)
+
+    def predicate(self, node: r.Node, c: ir.Table, seen: frozenset[int] = frozenset()) -> Any:
+        if isinstance(node, r.And):
+            parts = [self.predicate(n, c, seen) for n in node.conditions]
+            out = parts[0]
+            for p in parts[1:]:
+                out = out & p
+            return out
+        if isinstance(node, r.Or):
+            parts = [self.predicate(n, c, seen) for n in node.conditions]
+            out = parts[0]
+            for p in parts[1:]:
+                out = out | p
+            return out
+        if isinstance(node, r.Not):
+            return ~self.predicate(node.condition, c, seen)
+        if isinstance(node, r.InSegment):
+            if node.segment_id in seen:
+                raise ValidationFailed(f"segment {node.segment_id} refers to itself")
+            return self.predicate(self.rules(node.segment_id), c, seen | {node.segment_id})
+        return self._leaf(node, c).fill_null(False)
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _p(self, value: Any, dtype: Any) -> Any:
+        param = ibis.param(dtype)
+        self.params[param] = value
+        return param
+
+    def _value(self, value: Any) -> Any:
+        if isinstance(value, bool):
+            return self._p(value, dt.boolean)
+        if isinstance(value, int):
+            return self._p(float(value), dt.float64)
+        if isinstance(value, float):
+            return self._p(value, dt.float64)
+        return self._p(value, dt.string)
+
+    def _list(self, values: list[Any]) -> Any:
+        first = values[0]
+        if isinstance(first, bool):
+            return self._p(values, dt.Array(dt.boolean))
+        if isinstance(first, int | float):
+            return self._p([float(v) for v in values], dt.Array(dt.float64))
+        return self._p(values, dt.Array(dt.string))
+
+    def compare(self, col: Any, op: str, value: Any) -> Any:
+        if op == "is_set":
+            return col.notnull()
+        if op == "is_not_set":
+            return col.isnull()
+        if op == "between":
+            return (col >= self._value(value[0])) & (col <= self._value(value[1]))
+        if op in ("in", "not_in"):
+            hit = self._list(value).contains(col)
+            return hit if op == "in" else ~hit & col.notnull()
+        if op == "contains":
+            return col.contains(self._value(value))
+        if op == "starts_with":
+            return col.startswith(self._value(value))
+        if op == "ends_with":
+            return col.endswith(self._value(value))
+        v = self._value(value)
+        return {
+            "eq": lambda: col == v,
+            "ne": lambda: col != v,
+            "lt": lambda: col < v,
+            "lte": lambda: col <= v,
+            "gt": lambda: col > v,
+            "gte": lambda: col >= v,
+        }[op]()
+
+    def _since(self, days: int) -> Any:
+        return self.now - ibis.interval(days=days)
+
+    def _leaf(self, node: r.Node, c: ir.Table) -> Any:
+        if isinstance(node, r.Trait):
+            col = (self.now.year() - c.birth_year) if node.field == "age" else c[node.field]
+            return self.compare(col, node.op, node.value)
+        if isinstance(node, r.Feature):
+            f = self.t["features"]
+            if node.percentile:
+                threshold = self.percentile(node.feature, float(node.value))  # type: ignore[arg-type]
+                if threshold is None:
+                    return ibis.literal(False)
+                hit = self.compare(f[node.feature], node.op, threshold)
+            else:
+                hit = self.compare(f[node.feature], node.op, node.value)
+            return c.id.isin(f.filter(hit.fill_null(False)).customer_id)
+        if isinstance(node, r.Score):
+            if node.score.startswith("rfm_"):
+                s = self.t["rfm"]
+                col = s[node.score.removeprefix("rfm_")]
+            else:
+                s = self.t["scores"]
+                col = s[node.score]
+            return c.id.isin(
+                s.filter(self.compare(col, node.op, node.value).fill_null(False)).customer_id
+            )
+        if isinstance(node, r.Rfm):
+            s = self.t["rfm"]
+            return c.id.isin(s.filter(self._list(node.segments).contains(s.segment)).customer_id)
+        if isinstance(node, r.Event):
+            e = self._events(node.event, node.where)
+            if node.within_days is not None:
+                e = e.filter(e.timestamp >= self._since(node.within_days))
+            if node.at_least > 1:
+                counted = e.group_by("customer_id").agg(n=e.count())
+                e = counted.filter(counted.n >= self._p(node.at_least, dt.int64))
+            return c.id.isin(e.customer_id)
+        if isinstance(node, r.NotDone):
+            e = self._events(node.event, node.where)
+            if node.since_days is not None:
+                cutoff = self._since(node.since_days)
+            else:
+                assert node.since is not None
+                start = datetime(node.since.year, node.since.month, node.since.day)
+                cutoff = self._p(start, dt.timestamp)
+            return ~c.id.isin(e.filter(e.timestamp >= cutoff).customer_id)
+        if isinstance(node, r.BoughtCategory):
+            o = self._orders(node.within_days)
+            items = self.t["order_items"]
+            products = self.t["products"]
+            chosen = products.filter(products.category_id == self._p(node.category_id, dt.int64))
+            lines = items.filter(items.product_id.isin(chosen.id))
+            return c.id.isin(o.filter(o.id.isin(lines.order_id)).customer_id)
+        if isinstance(node, r.Spent):
+            o = self._orders(node.within_days)
+            totals = o.group_by("customer_id").agg(spent=o.total_minor.sum())
+            hit = self.compare(totals.spent, node.op, node.amount_minor)
+            zero_matches = {
+                "gt": node.amount_minor < 0,
+                "gte": node.amount_minor <= 0,
+                "lt": node.amount_minor > 0,
+                "lte": node.amount_minor >= 0,
+            }[node.op]
+            if zero_matches:  # customers without orders (spent 0) are in: exclude the others
+                return ~c.id.isin(totals.filter(~hit).customer_id)
+            return c.id.isin(totals.filter(hit).customer_id)
+        if isinstance(node, r.Consent):
+            latest = self._consents().filter(
+                lambda t: t.purpose == self._p(node.purpose.value, dt.string)
+            )
+            default = DEFAULTS[Purpose(node.purpose)]
+            if node.granted == default:
+                # the default holds unless the latest record says otherwise
+                return ~c.id.isin(latest.filter(latest.granted != node.granted).customer_id)
+            return c.id.isin(latest.filter(latest.granted == node.granted).customer_id)
+        raise AssertionError(f"unhandled condition {type(node).__name__}")  # pragma: no cover
+
+    def _events(self, name: str, where: list[r.PropertyFilter]) -> ir.Table:
+        e = self.t["events"]
+        e = e.filter(e.name == self._p(name, dt.string))
+        for f in where:
+            e = e.filter(self._property(e, f).fill_null(False))
+        return e
+
+    def _property(self, e: ir.Table, f: r.PropertyFilter) -> Any:
+        value = e.properties.cast("json")[f.property]
+        if f.op == "is_set":
+            return value.str.notnull() | value.float.notnull() | value.bool.notnull()
+        first = f.value[0] if isinstance(f.value, list) else f.value
+        kind = r._kind_of(first)
+        col = value.str if kind == "text" else value.float if kind == "number" else value.bool
+        return self.compare(col, f.op, f.value)
+
+    def _orders(self, within_days: int | None) -> ir.Table:
+        o = self.t["orders"]
+        o = o.filter(o.status != "cancelled")
+        if within_days is not None:
+            o = o.filter(o.placed_at >= self._since(within_days))
+        return o
+
+    def _consents(self) -> ir.Table:
+        s = self.t["consents"]
+        ranked = s.mutate(
+            rank=ibis.row_number().over(
+                group_by=[s.customer_id, s.purpose],
+                order_by=[ibis.desc(s.recorded_at), ibis.desc(s.id)],
+            )
+        )
+        return ranked.filter(ranked["rank"] == 0)
