@@ -23,6 +23,8 @@ from patronage.auth import api as auth_api
 from patronage.auth import views as auth_views
 from patronage.auth.guard import SessionExpired
 from patronage.collect import api as collect_api
+from patronage.collect import import_api as collect_import_api
+from patronage.collect import import_views as collect_import_views
 from patronage.collect import views as collect_views
 from patronage.config import check_production_ready, get_settings
 from patronage.customers import api as customers_api
@@ -36,6 +38,8 @@ from patronage.web.templating import render
 
 log = logging.getLogger("patronage")
 _PACKAGE = str(Path(__file__).resolve().parent)
+
+IMPORT_BODY_LIMIT = 200 * 1024 * 1024 + 64 * 1024  # the file and its form fields
 
 API_PREFIXES = ("/api/", "/v1/", "/health", "/openapi.json")
 
@@ -180,6 +184,8 @@ def create_app() -> FastAPI:
         customers_views.router,
         collect_api.router,
         collect_views.router,
+        collect_import_api.router,
+        collect_import_views.router,
         analytics_api.router,
         analytics_views.router,
         recommend_api.router,
@@ -191,7 +197,16 @@ def create_app() -> FastAPI:
     app.add_middleware(ContainErrors)  # innermost: its 500 still gets the security headers
     app.add_middleware(SecurityHeaders)
     # tracking API: 500 KB a batch, 32 KB a single message (as Segment)
-    app.add_middleware(BodyLimit, limits={"/v1/batch": 512_000, "/v1/": 32_768})
+    # bulk import uploads: 200 MB, streamed to a temporary file (collect.imports.UPLOAD_LIMIT)
+    app.add_middleware(
+        BodyLimit,
+        limits={
+            "/v1/batch": 512_000,
+            "/v1/": 32_768,
+            "/api/imports": IMPORT_BODY_LIMIT,
+            "/collect/imports": IMPORT_BODY_LIMIT,
+        },
+    )
     generate = app.openapi
     app.openapi = lambda: _document_errors(generate())  # type: ignore[method-assign]
     return app

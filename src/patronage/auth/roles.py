@@ -23,6 +23,7 @@ class Permission(StrEnum):
     SOURCES_MANAGE = "sources:manage"
     AUDIT_READ = "audit:read"
     JOBS_RUN = "jobs:run"
+    DATA_IMPORT = "data:import"  # bulk imports (console page, REST upload) and their reports
 
 
 _EVERYONE = {Permission.DASHBOARD_READ, Permission.CUSTOMERS_READ, Permission.TOKENS_OWN}
@@ -30,7 +31,7 @@ _EVERYONE = {Permission.DASHBOARD_READ, Permission.CUSTOMERS_READ, Permission.TO
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission),
     Role.MARKETER: frozenset(_EVERYONE),
-    Role.ANALYST: frozenset(_EVERYONE),
+    Role.ANALYST: frozenset(_EVERYONE | {Permission.DATA_IMPORT}),
     Role.AGENT: frozenset(_EVERYONE | {Permission.CUSTOMERS_PII, Permission.CUSTOMERS_WRITE}),
     Role.SELLER_MANAGER: frozenset({Permission.DASHBOARD_READ, Permission.TOKENS_OWN}),
 }

@@ -28,9 +28,11 @@ from patronage import db
 from patronage.collect.importing import KINDS, ImportResult, Mapping, load_mapping, run_path
 from patronage.collect.importing.readers import Rejection
 from patronage.collect.models import ImportRun
+from patronage.collect.schemas import ImportPage, ImportRead, ImportReject
 from patronage.config import get_settings
 from patronage.errors import NotFound, TooLarge, ValidationFailed
 from patronage.kit.clock import utcnow
+from patronage.kit.pagination import PageRequest
 
 log = logging.getLogger("patronage.collect.imports")
 
@@ -406,3 +408,26 @@ def first_rejects(run_id: int, limit: int = FIRST_REJECTS) -> list[dict[str, Any
             if len(out) >= limit:
                 break
     return out
+
+
+def read_run(session: Session, run_id: int, *, rejects: bool = True) -> ImportRead:
+    run = get_run(session, run_id)
+    result = ImportRead.model_validate(run)
+    if rejects and run.rejected_rows:
+        result.rejects = [ImportReject(**r) for r in first_rejects(run_id)]
+    return result
+
+
+def page_runs(session: Session, request: PageRequest) -> ImportPage:
+    runs, total = list_runs(session, request.size, request.offset)
+    items = [ImportRead.model_validate(r) for r in runs]
+    pages = max(1, -(-total // request.size))
+    return ImportPage(items=items, total=total, page=request.page, size=request.size, pages=pages)
+
+
+def rejects_file(session: Session, run_id: int) -> Path:
+    get_run(session, run_id)
+    path = rejects_path(run_id)
+    if not path.exists():
+        raise NotFound(f"import {run_id} refused no rows")
+    return path

@@ -7,6 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from patronage.kit.pagination import PageMeta
+
 ID = Annotated[str, Field(min_length=1, max_length=255)]
 
 
@@ -131,3 +133,48 @@ def request_schema(kind: str) -> dict[str, Any]:
 def _inline(schema: dict[str, Any]) -> dict[str, Any]:
     schema.pop("title", None)
     return schema
+
+
+class ImportReject(BaseModel):
+    row: int = Field(description="1-based record number in the file (the header not counted)")
+    column: str = Field(description="the file's column ('' when the whole row is refused)")
+    reason: str = Field(description="why; never quotes the value")
+
+
+class ImportRead(BaseModel):
+    """One recorded import; `rejects` lists the first refused rows (all: GET …/rejects)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    kind: str
+    file_name: str
+    file_bytes: int
+    preset: str | None
+    status: str = Field(
+        description="uploaded | queued | validating | validated | invalid | running | done "
+        "| aborted (rows refused, nothing written) | failed"
+    )
+    skip_invalid: bool
+    phase: str | None
+    progress_done: int
+    progress_total: int
+    rows: int
+    valid: int
+    rejected_rows: int
+    counts: dict[str, int]
+    detail: str | None
+    created_by: str
+    started_at: datetime
+    finished_at: datetime | None
+    rejects: list[ImportReject] = Field(default_factory=list)
+
+
+class ImportPage(PageMeta):
+    items: list[ImportRead]
+
+
+class ImportConfirm(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    skip_invalid: bool = Field(False, description="import the valid rows even if some are refused")

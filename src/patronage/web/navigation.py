@@ -21,6 +21,7 @@ SECTIONS = (
     Section("Dashboard", "/", "dashboard:read"),
     Section("Customers", "/customers", "customers:read"),
     Section("Collect", "/collect", "sources:manage"),
+    Section("Import", "/collect/imports", "data:import"),
     Section("Analytics", "/analytics", "dashboard:read", ready=False),
     Section("Segments", "/segments", "customers:read", ready=False),
     Section("Recommendations", "/recommend", "customers:read"),
