@@ -41,7 +41,12 @@ class Settings(BaseSettings):
     broker_url: str | None = Field(
         default=None, description="redis://… for many workers; default: SQLite queue file"
     )
-    analytics_engine: Literal["duckdb", "spark", "database"] = "duckdb"
+    analytics_engine: Literal["duckdb", "spark", "database"] = Field(
+        default="duckdb",
+        description="where analytics run: in-process DuckDB, inside PostgreSQL, or Spark",
+    )
+    spark_master: str = Field(default="local[2]", description="Spark master URL (engine spark)")
+    spark_shuffle_partitions: int = Field(default=4, ge=1)
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -1,32 +1,58 @@
-"""The analytics engine: DuckDB in-process, fed from the store through Arrow.
+"""The analytics engines: where the Ibis expressions of features.py, rfm.py and patterns.py run.
 
-Other capabilities' tables (customers, orders, order items, refunds, returns, reviews,
-products, events, tickets) are read read-only as SQLAlchemy Core table clauses — table and
-column names, never their ORM models (docs/adr/0003-analytics-engine.md) — in batches turned
-into Arrow tables and registered in an in-memory DuckDB connection. The same reading works on
-SQLite and PostgreSQL and runs inside the caller's transaction, so it sees exactly what the
-session sees. Every analytic query then runs in DuckDB.
+`PATRONAGE_ANALYTICS_ENGINE` names one (docs/adr/0003-analytics-engine.md):
+
+- `duckdb` (default): the store tables analytics reads are read through SQLAlchemy Core — table
+  and column names, never another capability's ORM models — in batches turned into Arrow, and
+  loaded into an in-memory DuckDB. Works on SQLite and PostgreSQL, inside the caller's
+  transaction (it sees exactly what the session sees).
+- `database`: the expressions are compiled to SQL and run inside PostgreSQL itself, on the
+  session's own connection (so also inside the caller's transaction). Refused on SQLite: a
+  SQLite store has no engine of its own worth the name, and DuckDB already reads it in-process.
+- `spark`: the store is read as for DuckDB, written once as a Parquet lake (one file per table)
+  and read by Spark (`PATRONAGE_SPARK_MASTER`, default `local[2]`).
+
+Every engine sees the same normalised source tables (`SOURCE_COLUMNS`): times are BIGINT
+microseconds since 1970-01-01 UTC (`*_us`), and the two JSON fields features need are extracted
+to text columns. The analytic expressions are then plain integer and string arithmetic, so the
+engines agree to the last digit.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import duckdb
+import ibis
 import pyarrow as pa
+from ibis.backends import BaseBackend
 from sqlalchemy import BigInteger, Integer, SmallInteger, String, cast, column, select, table
 from sqlalchemy.orm import Session
 
 from patronage.config import get_settings
 from patronage.db import UTCDateTime
-from patronage.errors import ValidationFailed
+from patronage.errors import AppError
 
 BATCH = 100_000
+ENGINES = ("duckdb", "database", "spark")
 
-# UTC wall-clock: the engine computes in UTC whatever its session time zone
+# UTC wall-clock: the store hands back aware UTC datetimes, Arrow keeps them as epoch microseconds
 _TS = pa.timestamp("us")
+
+Progress = Callable[[str], None]
+
+
+class EngineUnavailable(AppError):
+    """PATRONAGE_ANALYTICS_ENGINE names an engine this installation cannot use."""
+
+    status_code = 503
+    code = "analytics_engine_unavailable"
 
 
 @dataclass(frozen=True)
@@ -34,7 +60,7 @@ class Col:
     name: str
     sql_type: Any
     arrow: pa.DataType
-    as_text: bool = False  # JSON read as its text (parsed by DuckDB, not Python)
+    as_text: bool = False  # JSON read as its text (parsed by the engine, not Python)
 
 
 def _i(name: str) -> Col:
@@ -76,7 +102,7 @@ SOURCES: dict[str, tuple[Col, ...]] = {
         _i("unit_price_minor"),
     ),
     "products": (_i("id"), _i("category_id")),
-    "refunds": (_i("order_id"), _i("amount_minor"), _t("created_at")),
+    "refunds": (_i("order_id"), _i("amount_minor")),
     "returns": (_i("order_id"), _s("status")),
     "reviews": (_i("customer_id"), Col("rating", SmallInteger(), pa.int64())),
     "tickets": (_i("customer_id"), _t("opened_at")),
@@ -90,42 +116,260 @@ SOURCES: dict[str, tuple[Col, ...]] = {
     ),
 }
 
+# the normalised tables every engine exposes to the expressions
+SOURCE_COLUMNS: dict[str, tuple[str, ...]] = {
+    "customers": ("id", "birth_year", "signup_us", "created_us", "merged_into_id"),
+    "orders": (
+        "id",
+        "customer_id",
+        "status",
+        "channel",
+        "total_minor",
+        "discount_minor",
+        "coupon",
+        "placed_us",
+        "cancelled_us",
+    ),
+    "order_items": ("order_id", "product_id", "quantity", "unit_price_minor"),
+    "products": ("id", "category_id"),
+    "refunds": ("order_id", "amount_minor"),
+    "returns": ("order_id", "status"),
+    "reviews": ("customer_id", "rating"),
+    "tickets": ("customer_id", "opened_us"),
+    # visitor: the customer id as text, else the anonymous id (the funnel counts both)
+    "events": ("customer_id", "visitor", "name", "ts_us", "device", "list_id"),
+}
+
+_TEXT = {"status", "channel", "coupon", "visitor", "name", "device", "list_id"}
+
+
+def source_schema(name: str) -> ibis.Schema:
+    """The normalised table's Ibis schema: text columns are strings, everything else BIGINT."""
+    return ibis.schema({c: "string" if c in _TEXT else "int64" for c in SOURCE_COLUMNS[name]})
+
+
+_US = {"signup_at": "signup_us", "created_at": "created_us", "placed_at": "placed_us"}
+_US |= {"cancelled_at": "cancelled_us", "opened_at": "opened_us", "timestamp": "ts_us"}
+
+
+def _us(name: str) -> str:
+    return _US.get(name, name)
+
+
+# DuckDB (and so the Parquet lake for Spark): the raw Arrow tables -> normalised tables
+_DUCKDB_EVENTS = """
+SELECT customer_id,
+       coalesce(CAST(customer_id AS VARCHAR), anonymous_id) AS visitor,
+       name, ts_us,
+       json_extract_string(context, '$.device.type') AS device,
+       json_extract_string(properties, '$.list_id') AS list_id
+FROM events_arrow
+"""
+
+# PostgreSQL (`database`): the store tables -> normalised tables, as SQL the expressions wrap
+_PG_US = "CAST(floor(extract(epoch FROM {c}) * 1000000) AS BIGINT)"
+
+
+def _pg_select(name: str) -> str:
+    if name == "events":
+        ts = _PG_US.format(c="timestamp")
+        return (
+            "SELECT customer_id, coalesce(CAST(customer_id AS TEXT), anonymous_id) AS visitor, "  # noqa: S608
+            f"name, {ts} AS ts_us, context -> 'device' ->> 'type' AS device, "
+            "properties ->> 'list_id' AS list_id FROM events"
+        )
+    exprs = [
+        f"{_PG_US.format(c=c.name)} AS {_us(c.name)}"
+        if c.arrow == _TS
+        else f"CAST({c.name} AS BIGINT) AS {c.name}"
+        if c.arrow == pa.int64()
+        else c.name
+        for c in SOURCES[name]
+    ]
+    return f"SELECT {', '.join(exprs)} FROM {name}"  # noqa: S608 (built from constants)
+
+
+@dataclass
+class Store:
+    """An engine holding the normalised source tables; expressions over `tables` run on it."""
+
+    engine: str
+    backend: BaseBackend
+    tables: dict[str, ibis.Table]
+    _cleanup: list[Callable[[], None]] = field(default_factory=list)
+    _serial: int = 0
+
+    def __getitem__(self, name: str) -> ibis.Table:
+        return self.tables[name]
+
+    def arrow(self, expr: ibis.Table) -> pa.Table:
+        return self.backend.to_pyarrow(expr)
+
+    def rows(self, expr: ibis.Table) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = self.arrow(expr).to_pylist()
+        return rows
+
+    def scalar(self, expr: ibis.Scalar) -> Any:
+        return self.backend.execute(expr)
+
+    @contextmanager
+    def materialized(self, expr: ibis.Table) -> Iterator[ibis.Table]:
+        """`expr` computed once on the engine (a temporary table, or a cached Spark frame).
+
+        Ibis 12's own `drop_table` (so `Table.cache()`'s release) renders "DROP TABLE IF
+        EXISTS" without the name under the installed sqlglot, hence the plain SQL here.
+        """
+        self._serial += 1
+        name = f"patronage_tmp_{self._serial}"
+        cached = self.backend._create_cached_table(name, expr)
+        try:
+            yield cached
+        finally:
+            if self.engine == "spark":
+                self.backend._drop_cached_table(name)
+            else:
+                with self.backend._safe_raw_sql(f"DROP TABLE IF EXISTS {name}"):
+                    pass
+
+    def close(self) -> None:
+        for step in reversed(self._cleanup):
+            step()
+        self._cleanup.clear()
+
 
 def _arrow(cols: tuple[Col, ...], rows: Sequence[Any]) -> pa.RecordBatch:
     columns = list(zip(*rows, strict=True)) if rows else [() for _ in cols]
-    return pa.RecordBatch.from_arrays(
-        [pa.array(list(values), type=c.arrow) for c, values in zip(cols, columns, strict=True)],
-        names=[c.name for c in cols],
-    )
+    arrays = []
+    for c, values in zip(cols, columns, strict=True):
+        array = pa.array(list(values), type=c.arrow)
+        arrays.append(array.cast(pa.int64()) if c.arrow == _TS else array)
+    return pa.RecordBatch.from_arrays(arrays, names=[_us(c.name) for c in cols])
 
 
-def load_store(
-    session: Session, progress: Callable[[str], None] | None = None
-) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB connection holding Arrow copies of the store tables analytics reads."""
-    engine = get_settings().analytics_engine
-    if engine != "duckdb":
-        raise ValidationFailed(
-            f"analytics engine {engine!r} is not available yet; "
-            "set PATRONAGE_ANALYTICS_ENGINE=duckdb"
-        )
-    con = duckdb.connect(":memory:")
-    con.execute("SET TimeZone = 'UTC'")
+def read_arrow(session: Session, progress: Progress | None = None) -> dict[str, pa.Table]:
+    """The raw store tables analytics reads, as Arrow (times already epoch microseconds)."""
+    out = {}
     for name, cols in SOURCES.items():
         if progress:
             progress(name)
-        schema = pa.schema([(c.name, c.arrow) for c in cols])
+        schema = pa.schema([(_us(c.name), pa.int64() if c.arrow == _TS else c.arrow) for c in cols])
         clause = table(name, *(column(c.name, c.sql_type) for c in cols))
         exprs = [cast(clause.c[c.name], String()) if c.as_text else clause.c[c.name] for c in cols]
-        stmt = select(*exprs)
-        if name == "events":
-            stmt = stmt.where(clause.c.customer_id.is_not(None))
-        result = session.execute(stmt)
+        result = session.execute(select(*exprs))
         batches = []
         while rows := result.fetchmany(BATCH):
             batches.append(_arrow(cols, rows))
-        arrow_table = pa.Table.from_batches(batches, schema=schema)
+        out[name] = pa.Table.from_batches(batches, schema=schema)
+    return out
+
+
+def load_duckdb(session: Session, progress: Progress | None = None) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB holding the normalised source tables."""
+    con = duckdb.connect(":memory:")
+    con.execute("SET TimeZone = 'UTC'")
+    for name, arrow_table in read_arrow(session, progress).items():
         con.register(f"{name}_arrow", arrow_table)
-        con.execute(f"CREATE TABLE {name} AS SELECT * FROM {name}_arrow")  # noqa: S608 (constant)
+        query = _DUCKDB_EVENTS if name == "events" else f"SELECT * FROM {name}_arrow"  # noqa: S608
+        con.execute(f"CREATE TABLE {name} AS {query}")
         con.unregister(f"{name}_arrow")
     return con
+
+
+def _duckdb_store(session: Session, progress: Progress | None) -> Store:
+    con = load_duckdb(session, progress)
+    backend = ibis.duckdb.from_connection(con)
+    store = Store("duckdb", backend, {name: backend.table(name) for name in SOURCE_COLUMNS})
+    store._cleanup.append(con.close)
+    return store
+
+
+def _database_store(session: Session, progress: Progress | None) -> Store:
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        raise EngineUnavailable(
+            "PATRONAGE_ANALYTICS_ENGINE=database computes inside PostgreSQL; this store is "
+            f"{connection.dialect.name}: use PATRONAGE_ANALYTICS_ENGINE=duckdb (the default), "
+            "which reads a SQLite store in-process"
+        )
+    if progress:
+        progress("store (in the database)")
+    raw = connection.connection.driver_connection
+    backend = ibis.postgres.from_connection(raw)
+    # the schema given: ibis would otherwise probe it with a temporary view
+    tables = {
+        name: backend.sql(_pg_select(name), schema=source_schema(name), dialect="postgres")
+        for name in SOURCE_COLUMNS
+    }
+    return Store("database", backend, tables)
+
+
+_spark: Any = None
+
+
+def spark_session() -> Any:
+    """The process's Spark session (created once: a JVM start costs seconds)."""
+    global _spark
+    if _spark is None:
+        from pyspark.sql import SparkSession
+
+        _spark = (
+            SparkSession.builder.master(get_settings().spark_master)
+            .appName("patronage-analytics")
+            .config("spark.ui.enabled", "false")
+            .config("spark.sql.shuffle.partitions", str(get_settings().spark_shuffle_partitions))
+            .config("spark.sql.session.timeZone", "UTC")
+            .config("spark.sql.ansi.enabled", "false")
+            .getOrCreate()
+        )
+    return _spark
+
+
+def _spark_store(session: Session, progress: Progress | None) -> Store:
+    try:
+        import pyspark  # noqa: F401
+    except ImportError as exc:  # pragma: no cover - pyspark is in the spark extra
+        raise EngineUnavailable(
+            "PATRONAGE_ANALYTICS_ENGINE=spark needs pyspark and Java 17: "
+            "pip install 'patronage[spark]'"
+        ) from exc
+    lake = Path(tempfile.mkdtemp(prefix="patronage-lake-"))
+    con = load_duckdb(session, progress)
+    try:
+        for name in SOURCE_COLUMNS:
+            con.execute(f"COPY {name} TO '{lake / name}.parquet' (FORMAT PARQUET)")
+    finally:
+        con.close()
+    if progress:
+        progress("spark")
+    backend = ibis.pyspark.connect(spark_session())
+    tables = {
+        name: backend.read_parquet(str(lake / f"{name}.parquet"), table_name=f"lake_{name}")
+        for name in SOURCE_COLUMNS
+    }
+    store = Store("spark", backend, tables)
+    store._cleanup.append(lambda: shutil.rmtree(lake, ignore_errors=True))
+    return store
+
+
+@contextmanager
+def open_store(
+    session: Session, engine: str | None = None, progress: Progress | None = None
+) -> Iterator[Store]:
+    """The engine `engine` (default: PATRONAGE_ANALYTICS_ENGINE) over the session's store."""
+    name = engine or get_settings().analytics_engine
+    openers = {"duckdb": _duckdb_store, "database": _database_store, "spark": _spark_store}
+    if name not in openers:
+        raise EngineUnavailable(f"PATRONAGE_ANALYTICS_ENGINE must be one of {', '.join(ENGINES)}")
+    store = openers[name](session, progress)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def stop_spark() -> None:
+    """Stop the process's Spark session (tests; a worker keeps it for its lifetime)."""
+    global _spark
+    if _spark is not None:
+        _spark.stop()
+        _spark = None

@@ -1,4 +1,4 @@
-"""Per-customer features, computed in DuckDB over the store tables (analytics/engine.py).
+"""Per-customer features as Ibis expressions, run by any engine (analytics/engine.py).
 
 Definitions (docs/analytics.md) — all times UTC, `now` is the refresh time:
 - an order counts when it is placed at or before `now` and not cancelled; its net value is its
@@ -11,16 +11,27 @@ Definitions (docs/analytics.md) — all times UTC, `now` is the refresh time:
 - a session is a run of the customer's events with gaps under 30 minutes; abandoned carts are
   sessions with a "Product Added" and no "Order Completed"; preferred hour / weekday / channel
   / device are the most frequent (ties: the smallest value).
+
+The expression returns integers and strings only (times as epoch microseconds, sums and counts
+rather than ratios); `finish` turns a row into the feature values in Python, so every engine
+gives the same result to the last digit.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import duckdb
+import ibis
+from ibis import _
 
 SESSION_GAP_MINUTES = 30
+SECOND_US = 1_000_000
+HOUR_US = 3600 * SECOND_US
+DAY_US = 24 * HOUR_US
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+Tables = Mapping[str, ibis.Table]
 AGE_BANDS = ((25, "<25"), (35, "25-34"), (45, "35-44"), (55, "45-54"), (65, "55-64"))
 
 FEATURE_COLUMNS = (
@@ -60,199 +71,237 @@ FEATURE_COLUMNS = (
 )
 
 
-def _mode(source: str, key: str, value: str) -> str:
-    """Most frequent `value` per `key` in `source` (ties: the smallest value)."""
-    return f"""
-        SELECT {key}, v AS value FROM (
-            SELECT {key}, {value} AS v,
-                   row_number() OVER (PARTITION BY {key} ORDER BY count(*) DESC, {value}) AS rn
-            FROM {source} WHERE {value} IS NOT NULL GROUP BY {key}, {value}
-        ) WHERE rn = 1
-    """  # noqa: S608 (built from constants)
+def to_us(moment: datetime) -> int:
+    """An aware datetime as epoch microseconds (exact: no float on the way)."""
+    delta = moment.astimezone(UTC) - EPOCH
+    return (delta.days * 86_400 + delta.seconds) * SECOND_US + delta.microseconds
 
 
-def _age_band_sql() -> str:
-    cases = " ".join(
-        f"WHEN year(CAST($now AS TIMESTAMP)) - c.birth_year < {limit} THEN '{label}'"
-        for limit, label in AGE_BANDS
+def from_us(value: int | None) -> datetime | None:
+    return None if value is None else EPOCH + timedelta(microseconds=int(value))
+
+
+def _mode(src: ibis.Table, value: str) -> ibis.Table:
+    """Most frequent `value` per customer in `src` (ties: the smallest value)."""
+    g = src.filter(src[value].notnull()).group_by(["customer_id", value]).agg(n=_.count())
+    rn = ibis.row_number().over(group_by=g.customer_id, order_by=[ibis.desc(g.n), g[value]])
+    return g.mutate(rn=rn).filter(_.rn == 0).select("customer_id", **{f"pref_{value}": g[value]})
+
+
+def counted_orders(t: Tables, now_us: int) -> ibis.Table:
+    """Orders placed by `now` with their net value (total minus refunds) and flags."""
+    refunds = t["refunds"].group_by("order_id").agg(refunded=_.amount_minor.sum())
+    returns = t["returns"]
+    returned = returns.filter(returns.status != "rejected").select("order_id").distinct()
+    returned = returned.mutate(returned=ibis.literal(1, "int64"))
+    o = t["orders"].filter(_.placed_us <= now_us)
+    o = o.left_join(refunds, o.id == refunds.order_id).drop("order_id")
+    o = o.left_join(returned, o.id == returned.order_id).drop("order_id")
+    return o.select(
+        "id",
+        "customer_id",
+        "channel",
+        "placed_us",
+        cancelled=(_.status == "cancelled") | _.cancelled_us.notnull(),
+        net_minor=_.total_minor - _.refunded.fill_null(0),
+        returned=_.returned.fill_null(0),
+        discounted=ibis.ifelse((_.discount_minor > 0) | _.coupon.notnull(), 1, 0),
     )
-    return f"CASE WHEN c.birth_year IS NULL THEN NULL {cases} ELSE '65+' END"
 
 
-FEATURES_SQL = f"""
-WITH
-cust AS (
-    SELECT id AS customer_id, birth_year, coalesce(signup_at, created_at) AS signup_at
-    FROM customers WHERE merged_into_id IS NULL
-),
-ref AS (SELECT order_id, sum(amount_minor) AS refunded FROM refunds GROUP BY order_id),
-ret AS (SELECT DISTINCT order_id FROM returns WHERE status <> 'rejected'),
-o AS (
-    SELECT o.id, o.customer_id, o.channel, o.placed_at,
-           (o.status = 'cancelled' OR o.cancelled_at IS NOT NULL) AS cancelled,
-           o.total_minor - coalesce(ref.refunded, 0) AS net_minor,
-           ret.order_id IS NOT NULL AS returned,
-           (o.discount_minor > 0 OR o.coupon IS NOT NULL) AS discounted
-    FROM orders o
-    LEFT JOIN ref ON ref.order_id = o.id
-    LEFT JOIN ret ON ret.order_id = o.id
-    WHERE o.placed_at <= $now
-),
-good AS (SELECT * FROM o WHERE NOT cancelled),
-ord AS (
-    SELECT customer_id,
-           count(*) AS all_orders,
-           count(*) FILTER (WHERE cancelled) AS cancelled_orders
-    FROM o GROUP BY customer_id
-),
-buy AS (
-    SELECT customer_id,
-           count(*) AS orders,
-           count(DISTINCT CAST(placed_at AS DATE)) AS purchase_days,
-           min(placed_at) AS first_order_at,
-           max(placed_at) AS last_order_at,
-           sum(net_minor) AS total_spend_minor,
-           count(*) FILTER (WHERE returned) AS returned_orders,
-           count(*) FILTER (WHERE discounted) AS discounted_orders
-    FROM good GROUP BY customer_id
-),
-items AS (
-    SELECT g.customer_id,
-           count(DISTINCT p.category_id) AS distinct_categories,
-           sum(i.unit_price_minor * i.quantity) AS item_value,
-           sum(i.quantity) AS item_count
-    FROM good g JOIN order_items i ON i.order_id = g.id
-    LEFT JOIN products p ON p.id = i.product_id
-    GROUP BY g.customer_id
-),
-hours AS ({_mode("(SELECT customer_id, hour(placed_at) AS h FROM good)", "customer_id", "h")}),
-days AS ({_mode("(SELECT customer_id, isodow(placed_at) AS d FROM good)", "customer_id", "d")}),
-chan AS ({_mode("good", "customer_id", "channel")}),
-ev AS (
-    SELECT customer_id, name, timestamp,
-           json_extract_string(context, '$.device.type') AS device,
-           json_extract_string(properties, '$.list_id') AS list_id
-    FROM events WHERE timestamp <= $now
-),
-dev AS ({_mode("ev", "customer_id", "device")}),
-marks AS (
-    SELECT *, CASE WHEN lag(timestamp) OVER w IS NULL
-                     OR timestamp - lag(timestamp) OVER w
-                        >= INTERVAL {SESSION_GAP_MINUTES} MINUTE
-                   THEN 1 ELSE 0 END AS starts
-    FROM ev WINDOW w AS (PARTITION BY customer_id ORDER BY timestamp)
-),
-numbered AS (
-    SELECT *, sum(starts) OVER (PARTITION BY customer_id ORDER BY timestamp
-                                ROWS UNBOUNDED PRECEDING) AS session_no
-    FROM marks
-),
-sessions AS (
-    SELECT customer_id, session_no, min(timestamp) AS started,
-           bool_or(name = 'Product Added') AS added,
-           bool_or(name = 'Order Completed') AS ordered
-    FROM numbered GROUP BY customer_id, session_no
-),
-sess AS (
-    SELECT customer_id,
-           count(*) FILTER (WHERE started > $now - INTERVAL 7 DAY) AS sessions_7d,
-           count(*) FILTER (WHERE started > $now - INTERVAL 30 DAY) AS sessions_30d,
-           count(*) FILTER (WHERE started > $now - INTERVAL 90 DAY) AS sessions_90d,
-           count(*) FILTER (WHERE added AND NOT ordered) AS abandoned_carts
-    FROM sessions GROUP BY customer_id
-),
-evs AS (
-    SELECT customer_id,
-           count(*) FILTER (WHERE name = 'Product Viewed'
-                            AND timestamp > $now - INTERVAL 7 DAY) AS product_views_7d,
-           count(*) FILTER (WHERE name = 'Product Viewed'
-                            AND timestamp > $now - INTERVAL 30 DAY) AS product_views_30d,
-           count(*) FILTER (WHERE name = 'Product Viewed'
-                            AND timestamp > $now - INTERVAL 90 DAY) AS product_views_90d,
-           count(*) FILTER (WHERE name = 'Product Added') AS cart_adds,
-           count(*) FILTER (WHERE name = 'Product Clicked'
-                            AND list_id LIKE 'recommend%') AS recommendation_clicks,
-           max(timestamp) AS last_visit_at
-    FROM ev GROUP BY customer_id
-),
-tix AS (SELECT customer_id, count(*) AS n FROM tickets WHERE opened_at <= $now GROUP BY 1),
-rev AS (
-    SELECT customer_id, count(*) AS n, avg(rating) AS avg_rating FROM reviews GROUP BY 1
+def _sessions(ev: ibis.Table, now_us: int) -> ibis.Table:
+    """Per customer: sessions started in the last 7 / 30 / 90 days and abandoned carts."""
+    w = ibis.window(group_by=ev.customer_id, order_by=ev.ts_us)
+    prev = ev.ts_us.lag().over(w)
+    gap = SESSION_GAP_MINUTES * 60 * SECOND_US
+    marks = ev.mutate(starts=ibis.ifelse(prev.isnull() | (ev.ts_us - prev >= gap), 1, 0))
+    # a RANGE frame: tied timestamps share one running count, whatever order the engine uses
+    running = ibis.range_window(following=0, group_by=marks.customer_id, order_by=marks.ts_us)
+    numbered = marks.mutate(session_no=marks.starts.sum().over(running))
+    sessions = numbered.group_by(["customer_id", "session_no"]).agg(
+        started=_.ts_us.min(),
+        added=(_.name == "Product Added").any(),
+        ordered=(_.name == "Order Completed").any(),
+    )
+    return sessions.group_by("customer_id").agg(
+        **{f"sessions_{d}d": _.count(where=_.started > now_us - d * DAY_US) for d in (7, 30, 90)},
+        abandoned_carts=_.count(where=_.added & ~_.ordered),
+    )
+
+
+def feature_table(t: Tables, now_us: int) -> ibis.Table:
+    """One row per customer (merged-away profiles excluded): the raw sums behind the features."""
+    c = t["customers"]
+    cust = c.filter(c.merged_into_id.isnull()).select(
+        customer_id=c.id,
+        birth_year=c.birth_year,
+        signup_us=ibis.coalesce(c.signup_us, c.created_us),
+    )
+    o = counted_orders(t, now_us)
+    ord_ = o.group_by("customer_id").agg(
+        all_orders=_.count(), cancelled_orders=_.count(where=_.cancelled)
+    )
+    good = o.filter(~o.cancelled)
+    buy = good.group_by("customer_id").agg(
+        orders=_.count(),
+        purchase_days=(_.placed_us // DAY_US).nunique(),
+        first_order_us=_.placed_us.min(),
+        last_order_us=_.placed_us.max(),
+        total_spend_minor=_.net_minor.sum(),
+        returned_orders=_.returned.sum(),
+        discounted_orders=_.discounted.sum(),
+    )
+    oi, p = t["order_items"], t["products"]
+    lines = good.select(order_id=good.id, customer_id=good.customer_id).join(oi, "order_id")
+    lines = lines.left_join(p, lines.product_id == p.id)
+    items = lines.group_by("customer_id").agg(
+        distinct_categories=_.category_id.nunique(),
+        item_value=(_.unit_price_minor * _.quantity).sum(),
+        item_count=_.quantity.sum(),
+    )
+    timed = good.select(
+        "customer_id",
+        "channel",
+        hour=(good.placed_us % DAY_US) // HOUR_US,
+        # 1970-01-01 was a Thursday (ISO day 4)
+        weekday=((good.placed_us // DAY_US) + 3) % 7 + 1,
+    )
+    e = t["events"]
+    ev = e.filter(e.customer_id.notnull() & (e.ts_us <= now_us))
+    viewed = ev.name == "Product Viewed"
+    evs = ev.group_by("customer_id").agg(
+        **{
+            f"product_views_{d}d": _.count(where=viewed & (ev.ts_us > now_us - d * DAY_US))
+            for d in (7, 30, 90)
+        },
+        cart_adds=_.count(where=ev.name == "Product Added"),
+        recommendation_clicks=_.count(
+            where=(ev.name == "Product Clicked") & ev.list_id.startswith("recommend")
+        ),
+        last_visit_us=_.ts_us.max(),
+    )
+    tk = t["tickets"]
+    tix = tk.filter(tk.opened_us <= now_us).group_by("customer_id").agg(support_contacts=_.count())
+    rv = t["reviews"]
+    rev = rv.group_by("customer_id").agg(
+        reviews=_.count(), rating_sum=_.rating.sum(), rating_count=_.rating.count()
+    )
+    parts = (
+        ord_,
+        buy,
+        items,
+        _mode(timed, "hour"),
+        _mode(timed, "weekday"),
+        _mode(timed, "channel"),
+        _mode(ev, "device"),
+        _sessions(ev, now_us),
+        evs,
+        tix,
+        rev,
+    )
+    out = cust
+    for part in parts:
+        out = out.left_join(part, "customer_id").drop("customer_id_right")
+    return out
+
+
+_COUNTS = (
+    "orders",
+    "purchase_days",
+    "total_spend_minor",
+    "distinct_categories",
+    "sessions_7d",
+    "sessions_30d",
+    "sessions_90d",
+    "product_views_7d",
+    "product_views_30d",
+    "product_views_90d",
+    "cart_adds",
+    "abandoned_carts",
+    "recommendation_clicks",
+    "support_contacts",
+    "reviews",
 )
-SELECT
-    c.customer_id,
-    buy.first_order_at,
-    buy.last_order_at,
-    coalesce(buy.orders, 0) AS orders,
-    coalesce(buy.purchase_days, 0) AS purchase_days,
-    date_diff('day', CAST(buy.last_order_at AS DATE), CAST($now AS DATE)) AS recency_days,
-    date_diff('day', CAST(buy.first_order_at AS DATE), CAST($now AS DATE)) AS t_days,
-    coalesce(buy.total_spend_minor, 0) AS total_spend_minor,
-    CASE WHEN buy.orders > 0
-         THEN CAST(round_even(buy.total_spend_minor / buy.orders, 0) AS BIGINT) END AS aov_minor,
-    CASE WHEN items.item_count > 0
-         THEN CAST(round_even(items.item_value / items.item_count, 0) AS BIGINT)
-    END AS avg_item_price_minor,
-    coalesce(items.distinct_categories, 0) AS distinct_categories,
-    CASE WHEN buy.orders > 0 THEN buy.returned_orders / buy.orders END AS return_rate,
-    CASE WHEN ord.all_orders > 0 THEN ord.cancelled_orders / ord.all_orders END
-        AS cancellation_rate,
-    CASE WHEN buy.orders > 0 THEN buy.discounted_orders / buy.orders END AS discount_rate,
-    coalesce(sess.sessions_7d, 0) AS sessions_7d,
-    coalesce(sess.sessions_30d, 0) AS sessions_30d,
-    coalesce(sess.sessions_90d, 0) AS sessions_90d,
-    coalesce(evs.product_views_7d, 0) AS product_views_7d,
-    coalesce(evs.product_views_30d, 0) AS product_views_30d,
-    coalesce(evs.product_views_90d, 0) AS product_views_90d,
-    coalesce(evs.cart_adds, 0) AS cart_adds,
-    coalesce(sess.abandoned_carts, 0) AS abandoned_carts,
-    evs.last_visit_at,
-    CAST(hours.value AS INTEGER) AS preferred_hour,
-    CAST(days.value AS INTEGER) AS preferred_weekday,
-    chan.value AS preferred_channel,
-    dev.value AS preferred_device,
-    coalesce(evs.recommendation_clicks, 0) AS recommendation_clicks,
-    coalesce(tix.n, 0) AS support_contacts,
-    coalesce(rev.n, 0) AS reviews,
-    rev.avg_rating,
-    date_diff('day', CAST(c.signup_at AS DATE), CAST($now AS DATE)) AS tenure_days,
-    {_age_band_sql()} AS age_band
-FROM cust c
-LEFT JOIN ord USING (customer_id)
-LEFT JOIN buy USING (customer_id)
-LEFT JOIN items USING (customer_id)
-LEFT JOIN hours USING (customer_id)
-LEFT JOIN days USING (customer_id)
-LEFT JOIN chan USING (customer_id)
-LEFT JOIN dev USING (customer_id)
-LEFT JOIN sess USING (customer_id)
-LEFT JOIN evs USING (customer_id)
-LEFT JOIN tix USING (customer_id)
-LEFT JOIN rev USING (customer_id)
-ORDER BY c.customer_id
-"""  # noqa: S608 (built from constants)
-
-# counted orders (for the CLV summary): one row per order, net value, UTC day
-TRANSACTIONS_SQL = """
-SELECT o.customer_id, CAST(o.placed_at AS DATE) AS day,
-       o.total_minor - coalesce(r.refunded, 0) AS net_minor
-FROM orders o
-JOIN customers c ON c.id = o.customer_id AND c.merged_into_id IS NULL
-LEFT JOIN (SELECT order_id, sum(amount_minor) AS refunded FROM refunds GROUP BY 1) r
-       ON r.order_id = o.id
-WHERE o.status <> 'cancelled' AND o.cancelled_at IS NULL AND o.placed_at <= $now
-ORDER BY o.customer_id, o.placed_at
-"""
-
-FUTURE_ORDERS_SQL = "SELECT count(*) FROM orders WHERE placed_at > $now"
 
 
-def compute(con: duckdb.DuckDBPyConnection, now: datetime) -> list[dict[str, Any]]:
-    """One dict per customer (merged-away profiles excluded), keyed by FEATURE_COLUMNS."""
-    rows = con.execute(FEATURES_SQL, {"now": utc_naive(now)}).fetchall()
-    return [dict(zip(FEATURE_COLUMNS, row, strict=True)) for row in rows]
+def _div_half_even(numerator: int, denominator: int) -> int:
+    quotient, remainder = divmod(numerator, denominator)
+    twice = 2 * remainder
+    if twice > denominator or (twice == denominator and quotient % 2):
+        quotient += 1
+    return quotient
+
+
+def _age_band(birth_year: int | None, now: datetime) -> str | None:
+    if birth_year is None:
+        return None
+    age = now.year - birth_year
+    return next((label for limit, label in AGE_BANDS if age < limit), "65+")
+
+
+def _int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def finish(raw: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """One row of `feature_table` as the feature values (keys: FEATURE_COLUMNS)."""
+    now_day = to_us(now) // DAY_US
+    orders = int(raw["orders"] or 0)
+    all_orders = int(raw["all_orders"] or 0)
+    item_count = int(raw["item_count"] or 0)
+    first, last = _int(raw["first_order_us"]), _int(raw["last_order_us"])
+    rating_count = int(raw["rating_count"] or 0)
+    row: dict[str, Any] = {c: int(raw[c] or 0) for c in _COUNTS}
+    row.update(
+        customer_id=int(raw["customer_id"]),
+        first_order_at=from_us(first),
+        last_order_at=from_us(last),
+        recency_days=None if last is None else now_day - last // DAY_US,
+        t_days=None if first is None else now_day - first // DAY_US,
+        aov_minor=_div_half_even(row["total_spend_minor"], orders) if orders else None,
+        avg_item_price_minor=_div_half_even(int(raw["item_value"]), item_count)
+        if item_count > 0
+        else None,
+        return_rate=int(raw["returned_orders"]) / orders if orders else None,
+        cancellation_rate=int(raw["cancelled_orders"]) / all_orders if all_orders else None,
+        discount_rate=int(raw["discounted_orders"]) / orders if orders else None,
+        last_visit_at=from_us(_int(raw["last_visit_us"])),
+        preferred_hour=_int(raw["pref_hour"]),
+        preferred_weekday=_int(raw["pref_weekday"]),
+        preferred_channel=raw["pref_channel"],
+        preferred_device=raw["pref_device"],
+        avg_rating=int(raw["rating_sum"]) / rating_count if rating_count else None,
+        tenure_days=None if raw["signup_us"] is None else now_day - int(raw["signup_us"]) // DAY_US,
+        age_band=_age_band(_int(raw["birth_year"]), now.astimezone(UTC)),
+    )
+    return {c: row[c] for c in FEATURE_COLUMNS}
+
+
+def transactions(t: Tables, now_us: int) -> ibis.Table:
+    """Counted orders of current customers (for the CLV models): customer, UTC day, net value."""
+    c = t["customers"]
+    live = c.filter(c.merged_into_id.isnull()).select(customer_id=c.id)
+    o = counted_orders(t, now_us)
+    o = o.filter(~o.cancelled).join(live, "customer_id")
+    return o.select(
+        "customer_id", day=o.placed_us // DAY_US, net_minor=o.net_minor, placed_us=o.placed_us
+    ).order_by(["customer_id", "placed_us"])
+
+
+def future_orders(t: Tables, now_us: int) -> ibis.Scalar:
+    return t["orders"].filter(_.placed_us > now_us).count()
+
+
+def rfm_basis(raw: ibis.Table, now_us: int) -> ibis.Table:
+    """What RFM scores, from `feature_table`: recency in days, orders, total spend (buyers)."""
+    return raw.filter(raw.orders > 0).select(
+        "customer_id",
+        "orders",
+        "total_spend_minor",
+        recency_days=now_us // DAY_US - raw.last_order_us // DAY_US,
+    )
 
 
 def utc_naive(now: datetime) -> datetime:
-    """`now` as the engine's UTC wall-clock timestamp."""
+    """`now` as a naive UTC wall-clock timestamp."""
     return now.astimezone(UTC).replace(tzinfo=None)

@@ -1,6 +1,7 @@
 """The analytics refresh: features, RFM, CLV / churn scores, rebuilt in one transaction.
 
-Everything is computed first (DuckDB over Arrow copies of the store, then NumPy / SciPy); only
+Everything is computed first (the Ibis expressions on the configured engine, analytics/engine.py,
+then NumPy / SciPy for the CLV models); only
 then are the derived tables swapped — old rows deleted and new rows inserted in the caller's
 transaction — so readers see either the previous refresh or this one, never a mix.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,10 +27,28 @@ Progress = Callable[[str], None]
 STEPS = ("read store", "features", "rfm", "scores", "write")
 
 
-def _aware(value: Any) -> Any:
-    if isinstance(value, datetime) and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
+@dataclass
+class Computed:
+    """Features and RFM of every customer, as one engine computed them."""
+
+    engine: str
+    features: list[dict[str, Any]]  # features.FEATURE_COLUMNS
+    rfm: list[tuple[int, int, int, int, str]]  # customer_id, r, f, m, segment
+    future_orders: int
+
+
+def compute(store: engine.Store, now: datetime, progress: Progress | None = None) -> Computed:
+    """Features and RFM on `store`'s engine (nothing written)."""
+    step = progress or (lambda _: None)
+    now = now.astimezone(UTC)
+    now_us = features.to_us(now)
+    step("features")
+    with store.materialized(features.feature_table(store.tables, now_us)) as raw:
+        rows = [features.finish(row, now) for row in store.rows(raw.order_by("customer_id"))]
+        future = int(store.scalar(features.future_orders(store.tables, now_us)))
+        step("rfm")
+        rfm_rows = rfm.compute(store, features.rfm_basis(raw, now_us))
+    return Computed(store.engine, rows, rfm_rows, future)
 
 
 def run(
@@ -38,34 +58,22 @@ def run(
     discount_rate: float = 0.01,
     margin: float = 1.0,
     progress: Progress | None = None,
+    engine_name: str | None = None,
 ) -> AnalyticsRefresh:
     now = (now or utcnow()).astimezone(UTC)
     started = time.perf_counter()
     step = progress or (lambda _: None)
 
     step("read store")
-    con = engine.load_store(session)
-    try:
-        step("features")
-        con.execute(
-            f"CREATE TABLE features AS {features.FEATURES_SQL}",
-            {"now": features.utc_naive(now)},
-        )
-        cols = features.FEATURE_COLUMNS
-        feature_rows = [
-            {"computed_at": now, **{c: _aware(v) for c, v in zip(cols, row, strict=True)}}
-            for row in con.execute("SELECT * FROM features ORDER BY customer_id").fetchall()
-        ]
-        future = int(
-            con.execute(features.FUTURE_ORDERS_SQL, {"now": features.utc_naive(now)}).fetchone()[0]  # type: ignore[index]
-        )
-        step("rfm")
-        rfm_rows = rfm.compute(con)
+    with engine.open_store(session, engine_name) as store:
+        computed = compute(store, now, step)
         step("scores")
-        ids = [int(r["customer_id"]) for r in feature_rows]
-        run_scores = scores.compute(con, now, ids, discount_rate=discount_rate, margin=margin)
-    finally:
-        con.close()
+        ids = [int(r["customer_id"]) for r in computed.features]
+        tx = store.arrow(features.transactions(store.tables, features.to_us(now)))
+        run_scores = scores.compute(tx, now, ids, discount_rate=discount_rate, margin=margin)
+    feature_rows = [{"computed_at": now, **row} for row in computed.features]
+    rfm_rows = computed.rfm
+    future = computed.future_orders
 
     step("write")
     before = repo.segments_by_customer(session)
@@ -92,7 +100,7 @@ def run(
         "future_orders_ignored": future,
         "not_scored": dict(sorted(problems.items())),
         "moves": [{"from": a, "to": b, "customers": n} for (a, b), n in sorted(moves.items())],
-        "engine": "duckdb",
+        "engine": computed.engine,
     }
     return repo.add_refresh(
         session,

@@ -4,13 +4,16 @@ Scored over buyers (customers with at least one counted order), from the feature
 recency = recency_days (fewer days scores higher), frequency = orders, monetary =
 total_spend_minor. A score is 1 + floor(5 · (rank - 1) / n) with rank the SQL `rank()` (ties
 share the lowest rank), so equal values always get equal scores and every score is 1..5.
+Written as an Ibis expression over the features (integer arithmetic only): every engine agrees.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-import duckdb
+import ibis
+
+from patronage.analytics.engine import Store
 
 Rule = Callable[[int, int, int], bool]
 
@@ -38,23 +41,27 @@ def segment_of(r: int, f: int, m: int) -> str:
     raise AssertionError("the last rule matches everything")  # pragma: no cover
 
 
-def _score(column: str, order: str) -> str:
-    return f"CAST(1 + floor(5 * (rank() OVER (ORDER BY {column} {order}) - 1) / count(*) OVER ()) AS INTEGER)"  # noqa: E501
+def _score(t: ibis.Table, value: ibis.Column, *, descending: bool = False) -> ibis.Column:
+    rank = ibis.rank().over(order_by=ibis.desc(value) if descending else value)  # 0-based
+    return 1 + (5 * rank) // t.count().over()
 
 
-RFM_SQL = f"""
-SELECT customer_id,
-       {_score("recency_days", "DESC")} AS r,
-       {_score("orders", "ASC")} AS f,
-       {_score("total_spend_minor", "ASC")} AS m
-FROM features WHERE orders > 0
-ORDER BY customer_id
-"""  # noqa: S608 (built from constants)
+def rfm_table(features: ibis.Table) -> ibis.Table:
+    """customer_id, r, f, m per buyer of a table with recency_days, orders, total_spend_minor."""
+    buyers = features.filter(features.orders > 0)
+    return buyers.select(
+        "customer_id",
+        r=_score(buyers, buyers.recency_days, descending=True),
+        f=_score(buyers, buyers.orders),
+        m=_score(buyers, buyers.total_spend_minor),
+    ).order_by("customer_id")
 
 
-def compute(con: duckdb.DuckDBPyConnection) -> list[tuple[int, int, int, int, str]]:
-    """(customer_id, r, f, m, segment) per buyer, from the `features` table in `con`."""
+def compute(store: Store, features: ibis.Table) -> list[tuple[int, int, int, int, str]]:
+    """(customer_id, r, f, m, segment) per buyer."""
+    table = store.arrow(rfm_table(features))
+    columns = [table.column(c).to_pylist() for c in ("customer_id", "r", "f", "m")]
     return [
-        (int(cid), int(r), int(f), int(m), segment_of(r, f, m))
-        for cid, r, f, m in con.execute(RFM_SQL).fetchall()
+        (int(cid), int(r), int(f), int(m), segment_of(int(r), int(f), int(m)))
+        for cid, r, f, m in zip(*columns, strict=True)
     ]

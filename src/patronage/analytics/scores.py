@@ -1,6 +1,6 @@
 """CLV and churn scores per customer, from the CLV models (analytics/clv), with reasons.
 
-The models are fitted on the shop's counted orders (features.TRANSACTIONS_SQL) in weeks,
+The models are fitted on the shop's counted orders (features.transactions) in weeks,
 calibration end = now. A customer who cannot be scored gets no number and a sentence saying
 why; the numbers of a scored customer come with a sentence explaining their P(alive).
 """
@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import duckdb
 import numpy as np
+import pyarrow as pa
 
 from patronage.analytics.clv import (
     BetaGeoFitter,
@@ -24,7 +24,7 @@ from patronage.analytics.clv import (
     summarize_transactions,
 )
 from patronage.analytics.clv.scoring import MESSAGES
-from patronage.analytics.features import TRANSACTIONS_SQL, utc_naive
+from patronage.analytics.features import utc_naive
 from patronage.errors import ValidationFailed
 
 WEEK_DAYS = 7.0
@@ -75,25 +75,34 @@ def _finite(value: float) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
+def _arrays(tx: pa.Table) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(customer ids, UTC days, net values) of `features.transactions` rows."""
+    ids = np.asarray(tx.column("customer_id").to_numpy(), dtype=np.int64)
+    days = np.asarray(tx.column("day").to_numpy(), dtype=np.int64).astype("datetime64[D]")
+    return ids, days, np.asarray(tx.column("net_minor").to_numpy(), dtype=np.float64)
+
+
 def compute(
-    con: duckdb.DuckDBPyConnection,
+    tx: pa.Table,
     now: datetime,
     customer_ids: list[int],
     *,
     discount_rate: float = 0.01,
     margin: float = 1.0,
 ) -> ScoreRun:
-    """Scores for every id in `customer_ids` (customers without orders get a reason only)."""
-    tx = con.execute(TRANSACTIONS_SQL, {"now": utc_naive(now)}).fetchnumpy()
-    ids = np.asarray(tx["customer_id"], dtype=np.int64)
+    """Scores for every id in `customer_ids` (customers without orders get a reason only).
+
+    `tx`: the counted orders (`features.transactions`), ordered by customer and time.
+    """
+    ids, days, amounts = _arrays(tx)
     rows: dict[int, dict[str, Any]] = {}
     model: dict[str, Any] = {"clv_months": CLV_MONTHS, "discount_rate": discount_rate}
     model["margin"] = margin
     if len(ids):
         summary = summarize_transactions(
             ids,
-            np.asarray(tx["day"], dtype="datetime64[D]"),
-            np.asarray(tx["net_minor"], dtype=np.float64),
+            days,
+            amounts,
             calibration_end=np.datetime64(utc_naive(now).date(), "D"),
             time_unit="W",
         )
@@ -174,17 +183,16 @@ def compute(
     return ScoreRun(rows=rows, model=model)
 
 
-def holdout(con: duckdb.DuckDBPyConnection, now: datetime, holdout_days: int) -> HoldoutReport:
+def holdout(tx: pa.Table, now: datetime, holdout_days: int) -> HoldoutReport:
     """Fit on orders up to now - holdout_days, predict the repeat purchases since."""
-    tx = con.execute(TRANSACTIONS_SQL, {"now": utc_naive(now)}).fetchnumpy()
-    ids = np.asarray(tx["customer_id"], dtype=np.int64)
+    ids, days, amounts = _arrays(tx)
     if not len(ids):
         raise ValidationFailed("no orders: nothing to validate the model on")
     end = np.datetime64(utc_naive(now).date(), "D")
     return calibration_holdout(
         ids,
-        np.asarray(tx["day"], dtype="datetime64[D]"),
-        np.asarray(tx["net_minor"], dtype=np.float64),
+        days,
+        amounts,
         calibration_end=end - np.timedelta64(holdout_days, "D"),
         observation_end=end,
         time_unit="W",

@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from patronage.analytics import engine, refresh, rfm, scores
+from patronage.analytics import engine, features, refresh, rfm, scores
 from patronage.analytics import repository as repo
 from patronage.analytics.clv import HoldoutReport
 from patronage.analytics.models import StatsSnapshot
@@ -273,11 +273,9 @@ def validate_holdout(
     if holdout_days < 7:
         raise ValidationFailed("the holdout must be at least 7 days")
     now = (now or utcnow()).astimezone(UTC)
-    con = engine.load_store(session)
-    try:
-        return scores.holdout(con, now, holdout_days)
-    finally:
-        con.close()
+    with engine.open_store(session) as store:
+        tx = store.arrow(features.transactions(store.tables, features.to_us(now)))
+    return scores.holdout(tx, now, holdout_days)
 
 
 ANALYTICS_HOUR = 3  # UTC hour of the nightly analytics refresh
