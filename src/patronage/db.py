@@ -91,6 +91,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
+    # the default page cache is 2 MB per connection: a customer 360 on a 1M-customer shop
+    # re-read its index pages from the OS on every request. 64 MB of cache and reads through
+    # mmap (shared by every connection) cut that work.
+    cursor.execute("PRAGMA cache_size=-65536")
+    cursor.execute("PRAGMA mmap_size=1073741824")
     cursor.close()
 
 
