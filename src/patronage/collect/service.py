@@ -129,8 +129,19 @@ def receive(
         if endpoint == "batch":
             raise InvalidMessage([_rejected(r).model_dump() for r in refusals])
         raise InvalidMessage(refusals[0].reason)
-    pipeline.ingest(session, source, accepted, received_at)
+    result = pipeline.ingest(session, source, accepted, received_at)
+    _segments_changed(session, result, accepted)
     return Accepted(rejected=[_rejected(r) for r in refusals])
+
+
+def _segments_changed(session: Session, result: pipeline.IngestResult, accepted: list[Any]) -> None:
+    """Segment freshness: these customers are re-evaluated once the batch commits."""
+    if not result.customers:
+        return
+    from patronage.segments import service as segments_service  # imported late: a cycle
+
+    topics = segments_service.topics_of_messages((m.type, m.name) for m in accepted)
+    segments_service.customers_changed(session, result.customers, topics)
 
 
 def _first_key(raws: list[Any]) -> Any:
@@ -151,6 +162,7 @@ def ingest_messages(
     result = pipeline.ingest(
         session, pipeline.SourceRef(source_id, source_name), accepted, received_at
     )
+    _segments_changed(session, result, accepted)
     return result, [_rejected(r) for r in refusals]
 
 

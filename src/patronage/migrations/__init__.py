@@ -13,6 +13,7 @@ CAPABILITIES_WITH_TABLES = (
     "collect",
     "support",
     "analytics",
+    "segments",
     "recommend",
 )
 

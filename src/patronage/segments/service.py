@@ -1,0 +1,702 @@
+"""Public functions of the segments capability (docs/segments.md).
+
+- CRUD of segments: the rule is validated (precise errors), segment references must exist and
+  never form a cycle; nothing is saved unless all of it is valid.
+- `preview`: count and sample without saving. `evaluate`: full rebuild of one or every
+  segment, writing only the difference (entries and exits) with its history.
+- Freshness: `customers_changed` (called by collect when it stores events, orders, traits)
+  queues `refresh_customers` after the commit; it re-evaluates only those customers, in only
+  the segments the change can affect.
+- Subscribers: `on_membership_change(fn)`; fn(session, changes) runs in the transaction that
+  writes the changes (so what it writes commits with them, or not at all).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from patronage.auth import service as auth_service
+from patronage.auth.roles import Permission
+from patronage.auth.service import Principal
+from patronage.customers import service as customers_service
+from patronage.errors import Conflict, NotFound, ValidationFailed
+from patronage.kit.clock import utcnow
+from patronage.kit.pagination import PageMeta, PageRequest
+from patronage.segments import builtins, engine
+from patronage.segments import repository as repo
+from patronage.segments import rules as r
+from patronage.segments.local import LocalCompiler
+from patronage.segments.models import Segment
+from patronage.segments.schemas import (
+    DayMoves,
+    EvaluationRead,
+    HistoryRead,
+    MemberPage,
+    MemberRead,
+    MembershipRead,
+    PreviewRead,
+    SegmentCreate,
+    SegmentRead,
+    SegmentUpdate,
+)
+
+log = logging.getLogger("patronage.segments")
+
+SAMPLE = 20
+EXPORT_LIMIT = 100_000
+
+
+# -- subscribers ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MembershipChange:
+    segment_id: int
+    customer_id: int
+    kind: str  # entered | left
+    at: datetime
+
+
+Subscriber = Callable[[Session, list[MembershipChange]], None]
+_subscribers: list[Subscriber] = []
+
+
+def on_membership_change(fn: Subscriber) -> Subscriber:
+    """Register `fn(session, changes)`; usable as a decorator. Called once per write."""
+    if fn not in _subscribers:
+        _subscribers.append(fn)
+    return fn
+
+
+def remove_subscriber(fn: Subscriber) -> None:
+    if fn in _subscribers:
+        _subscribers.remove(fn)
+
+
+def _publish(session: Session, changes: list[MembershipChange]) -> None:
+    if not changes:
+        return
+    for fn in list(_subscribers):
+        fn(session, changes)
+
+
+# -- rules of the stored segments ----------------------------------------------------------------
+
+# parsed rules by (id, updated_at): parsing 200 rules each time an event arrives would cost
+# more than evaluating them
+_parsed: dict[tuple[int, datetime], r.Node] = {}
+
+
+def _rule_of(segment: Segment) -> r.Node:
+    key = (segment.id, segment.updated_at)
+    rule = _parsed.get(key)
+    if rule is None:
+        if len(_parsed) > 10_000:
+            _parsed.clear()
+        rule = _parsed[key] = r.parse_rule(segment.rule)
+    return rule
+
+
+class _Catalogue:
+    """Every stored segment and its parsed rule, for reference lookups."""
+
+    def __init__(self, segments: Sequence[Segment]) -> None:
+        self.segments = {s.id: s for s in segments}
+        self.rules: dict[int, r.Node] = {s.id: _rule_of(s) for s in segments}
+
+    def lookup(self, segment_id: int) -> r.Node:
+        rule = self.rules.get(segment_id)
+        if rule is None:
+            raise ValidationFailed(f"segment {segment_id} does not exist")
+        return rule
+
+    def closure(self, rule: r.Node) -> list[r.Node]:
+        """The rule and every rule it reaches through segment references."""
+        out, stack, seen = [rule], list(r.segment_refs(rule)), set()
+        while stack:
+            sid = stack.pop()
+            if sid in seen:
+                continue
+            seen.add(sid)
+            ref = self.lookup(sid)
+            out.append(ref)
+            stack.extend(r.segment_refs(ref))
+        return out
+
+    def topics(self, rule: r.Node) -> set[str]:
+        return set().union(*(r.topics(x) for x in self.closure(rule)))
+
+    def time_based(self, rule: r.Node) -> bool:
+        return any(r.time_based(x) for x in self.closure(rule))
+
+
+def _catalogue(session: Session) -> _Catalogue:
+    return _Catalogue(repo.all_segments(session))
+
+
+def _check_references(cat: _Catalogue, rule: r.Node, segment_id: int | None) -> None:
+    """Every referenced segment exists, and no chain of references comes back."""
+    graph = {sid: r.segment_refs(rule) for sid, rule in cat.rules.items()}
+    me = segment_id if segment_id is not None else 0
+    graph[me] = r.segment_refs(rule)
+    for ref in sorted(graph[me]):
+        if ref not in cat.rules or ref == 0:
+            raise ValidationFailed([{"path": "$", "problem": f"segment {ref} does not exist"}])
+    # depth-first search for a path back to `me`
+    stack: list[tuple[int, list[int]]] = [(ref, [me, ref]) for ref in sorted(graph[me])]
+    visited: set[int] = set()
+    while stack:
+        node, path = stack.pop()
+        if node == me:
+            chain = " → ".join(
+                f'"{cat.segments[p].name}"' if p in cat.segments else "this segment" for p in path
+            )
+            raise ValidationFailed(
+                [{"path": "$", "problem": f"segments may not include each other: {chain}"}]
+            )
+        if node in visited:
+            continue
+        visited.add(node)
+        stack.extend((nxt, [*path, nxt]) for nxt in sorted(graph.get(node, ())))
+
+
+def _names(cat: _Catalogue) -> dict[int, str]:
+    return {sid: s.name for sid, s in cat.segments.items()}
+
+
+def to_read(segment: Segment, cat: _Catalogue | None = None) -> SegmentRead:
+    rule = _rule_of(segment)
+    names = _names(cat) if cat is not None else {}
+    return SegmentRead(
+        id=segment.id,
+        name=segment.name,
+        description=segment.description,
+        family=segment.family,
+        builtin=segment.builtin,
+        rule=segment.rule,
+        text=r.describe(rule, names),
+        size=segment.size,
+        evaluated_at=segment.evaluated_at,
+        time_based=segment.time_based,
+        topics=sorted(segment.topics),
+        created_by=segment.created_by,
+        updated_by=segment.updated_by,
+        created_at=segment.created_at,
+        updated_at=segment.updated_at,
+    )
+
+
+# -- CRUD -----------------------------------------------------------------------------------------
+
+
+def list_segments(session: Session) -> list[SegmentRead]:
+    cat = _catalogue(session)
+    return [to_read(s, cat) for s in cat.segments.values()]
+
+
+def _get(session: Session, segment_id: int) -> Segment:
+    segment = repo.get(session, segment_id)
+    if segment is None:
+        raise NotFound(f"no segment {segment_id}")
+    return segment
+
+
+def get_segment(session: Session, segment_id: int) -> SegmentRead:
+    return to_read(_get(session, segment_id), _catalogue(session))
+
+
+def _unique_name(session: Session, name: str, segment_id: int | None) -> None:
+    other = repo.by_name(session, name)
+    if other is not None and other.id != segment_id:
+        raise Conflict(f"a segment named {name!r} exists already")
+
+
+def create_segment(
+    session: Session,
+    data: SegmentCreate,
+    actor: str | None,
+    *,
+    evaluate_now: bool = True,
+    builtin_key: str | None = None,
+    now: datetime | None = None,
+) -> SegmentRead:
+    rule = r.parse_rule(data.rule)
+    cat = _catalogue(session)
+    _check_references(cat, rule, None)
+    _unique_name(session, data.name, None)
+    stamp = utcnow()
+    segment = repo.add(
+        session,
+        Segment(
+            name=data.name,
+            description=data.description,
+            family=data.family,
+            rule=r.dump_rule(rule),
+            builtin=builtin_key is not None,
+            builtin_key=builtin_key,
+            topics=sorted(cat.topics(rule)),
+            time_based=cat.time_based(rule),
+            refs=sorted(r.segment_refs(rule)),
+            size=0,
+            created_by=actor,
+            updated_by=actor,
+            created_at=stamp,
+            updated_at=stamp,
+        ),
+    )
+    if evaluate_now:
+        evaluate(session, segment.id, now=now)
+    return get_segment(session, segment.id)
+
+
+def update_segment(
+    session: Session,
+    segment_id: int,
+    data: SegmentUpdate,
+    actor: str | None,
+    *,
+    now: datetime | None = None,
+) -> SegmentRead:
+    segment = _get(session, segment_id)
+    changed_rule = False
+    if data.rule is not None:
+        rule = r.parse_rule(data.rule)
+        cat = _catalogue(session)
+        _check_references(cat, rule, segment.id)
+        dumped = r.dump_rule(rule)
+        changed_rule = dumped != segment.rule
+        segment.rule = dumped
+        segment.refs = sorted(r.segment_refs(rule))
+    if data.name is not None:
+        _unique_name(session, data.name, segment.id)
+        segment.name = data.name
+    if data.description is not None:
+        segment.description = data.description
+    if "family" in data.model_fields_set:
+        segment.family = data.family
+    segment.updated_by = actor
+    segment.updated_at = utcnow()
+    session.flush()
+    if changed_rule:
+        # this segment's topics, and those of every segment that includes it, follow the rule
+        cat = _catalogue(session)
+        for other in cat.segments.values():
+            other_rule = cat.rules[other.id]
+            other.topics = sorted(cat.topics(other_rule))
+            other.time_based = cat.time_based(other_rule)
+        session.flush()
+        evaluate(session, segment.id, now=now, dependents=True)
+    return get_segment(session, segment.id)
+
+
+def delete_segment(session: Session, segment_id: int) -> None:
+    segment = _get(session, segment_id)
+    users = [s.name for s in repo.all_segments(session) if segment_id in (s.refs or [])]
+    if users:
+        raise Conflict(f"segment {segment.name!r} is included by: {', '.join(sorted(users))}")
+    repo.delete(session, segment)
+
+
+# -- evaluation -----------------------------------------------------------------------------------
+
+
+def _warnings(count: int, total: int) -> list[str]:
+    if total and count == total:
+        return ["the rule matches every customer"]
+    if count == 0:
+        return ["the rule matches no customer"]
+    return []
+
+
+def preview(session: Session, raw_rule: Any, now: datetime | None = None) -> PreviewRead:
+    """Members of an unsaved rule: count, a sample, the text form; nothing is written."""
+    started = time.perf_counter()
+    now = (now or utcnow()).astimezone(UTC)
+    rule = r.parse_rule(raw_rule)
+    cat = _catalogue(session)
+    _check_references(cat, rule, None)
+    eng = engine.engine_class().from_store(session, cat.closure(rule), now)
+    try:
+        compiler = eng.compiler(cat.lookup, engine.store_percentiles(session))
+        members = eng.members(compiler, rule)
+        total = int(eng.backend.execute(compiler.customers.count()))
+    finally:
+        eng.close()
+    return PreviewRead(
+        count=len(members),
+        customers=total,
+        sample=members[:SAMPLE],
+        text=r.describe(rule, _names(cat)),
+        warnings=_warnings(len(members), total),
+        duration_ms=round((time.perf_counter() - started) * 1000),
+    )
+
+
+def _apply(session: Session, segment: Segment, members: set[int], now: datetime) -> tuple[int, int]:
+    current = repo.current_members(session, segment.id)
+    entered = sorted(members - current)
+    left = sorted(current - members)
+    repo.enter(session, [(segment.id, c) for c in entered], now)
+    repo.leave(session, segment.id, left, now)
+    repo.log(
+        session,
+        [(segment.id, c, "entered") for c in entered] + [(segment.id, c, "left") for c in left],
+        now,
+    )
+    segment.size = len(members)
+    segment.evaluated_at = now
+    session.flush()
+    _publish(
+        session,
+        [MembershipChange(segment.id, c, "entered", now) for c in entered]
+        + [MembershipChange(segment.id, c, "left", now) for c in left],
+    )
+    return len(entered), len(left)
+
+
+def _dependents(cat: _Catalogue, segment_id: int) -> list[int]:
+    """Segments that include `segment_id`, directly or not."""
+    found: list[int] = []
+    frontier = {segment_id}
+    while frontier:
+        nxt = {
+            sid
+            for sid, rule in cat.rules.items()
+            if r.segment_refs(rule) & frontier and sid not in found and sid != segment_id
+        }
+        found.extend(sorted(nxt))
+        frontier = nxt
+    return found
+
+
+def evaluate(
+    session: Session,
+    segment_id: int | None = None,
+    *,
+    now: datetime | None = None,
+    only: Callable[[Segment], bool] | None = None,
+    dependents: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> list[EvaluationRead]:
+    """Full rebuild of one segment (with `dependents`: and those including it) or of every
+    segment (`only` filters them); writes only entries and exits."""
+    now = (now or utcnow()).astimezone(UTC)
+    cat = _catalogue(session)
+    if segment_id is not None:
+        if segment_id not in cat.segments:
+            raise NotFound(f"no segment {segment_id}")
+        ids = [segment_id, *(_dependents(cat, segment_id) if dependents else [])]
+    else:
+        ids = sorted(cat.segments)
+    chosen = [cat.segments[i] for i in ids if only is None or only(cat.segments[i])]
+    if not chosen:
+        return []
+    needed = [x for s in chosen for x in cat.closure(cat.rules[s.id])]
+    step = progress or (lambda _: None)
+    step("reading the store")
+    eng = engine.engine_class().from_store(session, needed, now)
+    results = []
+    try:
+        percentiles = engine.store_percentiles(session)
+        for segment in chosen:
+            step(segment.name)
+            started = time.perf_counter()
+            compiler = eng.compiler(cat.lookup, percentiles)
+            members = set(eng.members(compiler, cat.rules[segment.id]))
+            entered, left = _apply(session, segment, members, now)
+            results.append(
+                EvaluationRead(
+                    segment_id=segment.id,
+                    name=segment.name,
+                    size=len(members),
+                    entered=entered,
+                    left=left,
+                    duration_ms=round((time.perf_counter() - started) * 1000),
+                )
+            )
+    finally:
+        eng.close()
+    return results
+
+
+def evaluate_time_based(session: Session, now: datetime | None = None) -> list[EvaluationRead]:
+    """The periodic job: segments whose answer changes with time alone."""
+    return evaluate(session, now=now, only=lambda s: s.time_based)
+
+
+# -- freshness ------------------------------------------------------------------------------------
+
+
+def topics_of_messages(messages: Iterable[tuple[str, str | None]]) -> set[str]:
+    """Topics of tracked (type, name) pairs: the events themselves, the profile (identify
+    traits and consent travel with any message), orders (e-commerce events)."""
+    found = {"profile"}
+    for kind, name in messages:
+        if name:
+            found.add(f"event:{name}")
+        if kind == "track":
+            found.add("orders")
+    return found
+
+
+def affected(segments: Iterable[Segment], topics: set[str] | None) -> list[Segment]:
+    if topics is None:
+        return list(segments)
+    return [s for s in segments if topics.intersection(s.topics or ())]
+
+
+def refresh_customers(
+    session: Session,
+    customer_ids: Sequence[int],
+    topics: set[str] | None = None,
+    now: datetime | None = None,
+) -> int:
+    """Re-evaluate these customers in the segments `topics` can affect (all without topics),
+    from their own rows; returns the number of entries and exits written."""
+    now = (now or utcnow()).astimezone(UTC)
+    cat = _catalogue(session)
+    chosen = affected(cat.segments.values(), topics)
+    if not chosen or not customer_ids:
+        return 0
+    needed = [x for s in chosen for x in cat.closure(cat.rules[s.id])]
+    tables, names = engine.needs(needed)
+    if "rfm" in tables or "scores" in tables or "features" in tables:
+        tables |= {"rfm", "scores", "features"}
+    facts = engine.load_facts(session, customer_ids, tables, names)
+    compiler = LocalCompiler(now, rules=cat.lookup, percentile=engine.store_percentiles(session))
+    current = repo.current_of(session, customer_ids, [s.id for s in chosen])
+    changes: list[MembershipChange] = []
+    entered: list[tuple[int, int]] = []
+    for segment in chosen:
+        predicate = compiler.compile(cat.rules[segment.id])
+        gone: list[int] = []
+        delta = 0
+        for cid in customer_ids:
+            inside = cid in facts and predicate(facts[cid])
+            was = (segment.id, cid) in current
+            if inside and not was:
+                entered.append((segment.id, cid))
+                changes.append(MembershipChange(segment.id, cid, "entered", now))
+                delta += 1
+            elif was and not inside:
+                gone.append(cid)
+                changes.append(MembershipChange(segment.id, cid, "left", now))
+                delta -= 1
+        repo.leave(session, segment.id, gone, now)
+        repo.bump_size(session, segment.id, delta)
+    repo.enter(session, entered, now)
+    repo.log(session, [(c.segment_id, c.customer_id, c.kind) for c in changes], now)
+    session.flush()
+    _publish(session, changes)
+    return len(changes)
+
+
+_PENDING = "segments_pending"
+_LISTENING = "segments_listening"
+_EVALUATE_ALL = "segments_evaluate_all"
+
+
+def customers_changed(session: Session, customer_ids: Iterable[int], topics: set[str]) -> None:
+    """Queue a re-evaluation of these customers once the session's transaction commits
+    (nothing is queued if it rolls back)."""
+    _listen(session)
+    pending: dict[int, set[str]] = session.info.setdefault(_PENDING, {})
+    for cid in customer_ids:
+        pending.setdefault(cid, set()).update(topics)
+
+
+def _listen(session: Session) -> None:
+    if not session.info.get(_LISTENING):
+        # kept for the session's life: listeners may not be removed while they run
+        session.info[_LISTENING] = True
+        event.listen(session, "after_commit", _enqueue_pending)
+        event.listen(session, "after_rollback", _drop_pending)
+
+
+def _drop_pending(session: Session) -> None:
+    session.info.pop(_PENDING, None)
+    session.info.pop(_EVALUATE_ALL, None)
+
+
+def _enqueue_pending(session: Session) -> None:
+    from patronage.segments import tasks  # the queue is wired above the service
+
+    if session.info.pop(_EVALUATE_ALL, False):
+        try:
+            tasks.evaluate_all()
+        except Exception as exc:
+            log.warning("could not queue the segment evaluation: %s", type(exc).__name__)
+    pending: dict[int, set[str]] = session.info.pop(_PENDING, None) or {}
+    if not pending:
+        return
+    topics = sorted(set().union(*pending.values()))
+    try:
+        tasks.refresh_customers(sorted(pending), topics)
+    except Exception as exc:  # the data is stored; the periodic job catches up
+        log.warning("could not queue a segment refresh: %s", type(exc).__name__)
+
+
+# -- members, history, export ---------------------------------------------------------------------
+
+
+def _may_see_pii(principal: Principal) -> bool:
+    return principal.can(Permission.CUSTOMERS_PII)
+
+
+def members(
+    session: Session, principal: Principal, segment_id: int, page: PageRequest
+) -> MemberPage:
+    """Current members, with personal data only for roles that may see it (audited)."""
+    _get(session, segment_id)
+    rows, total = repo.members_page(session, segment_id, page.offset, page.size)
+    with_pii = _may_see_pii(principal)
+    items = [_member(session, cid, at, with_pii) for cid, at in rows]
+    if with_pii and items:
+        auth_service.audit(
+            session,
+            principal,
+            "segment.members_pii",
+            "segment",
+            str(segment_id),
+            {"count": len(items)},
+        )
+    pages = max(1, -(-total // page.size))
+    return MemberPage(
+        items=items, meta=PageMeta(total=total, page=page.page, size=page.size, pages=pages)
+    )
+
+
+def _member(session: Session, customer_id: int, entered_at: datetime, with_pii: bool) -> MemberRead:
+    customer = customers_service.to_read(
+        customers_service.get_customer(session, customer_id), with_pii=with_pii
+    )
+    return MemberRead(
+        customer_id=customer_id,
+        entered_at=entered_at,
+        country=customer.country,
+        city=customer.city,
+        language=customer.language,
+        gender=customer.gender,
+        pii_visible=with_pii,
+        email=customer.email if with_pii else None,
+        first_name=customer.first_name if with_pii else None,
+        last_name=customer.last_name if with_pii else None,
+    )
+
+
+EXPORT_COLUMNS = ("customer_id", "entered_at", "country", "city", "language", "gender")
+EXPORT_PII_COLUMNS = ("email", "first_name", "last_name")
+
+
+def _csv_safe(value: object) -> object:
+    if isinstance(value, str) and value[:1] in {"=", "+", "-", "@", "\t", "\r"}:
+        return "'" + value
+    return value
+
+
+def export_csv(session: Session, principal: Principal, segment_id: int) -> tuple[str, int]:
+    """Current members as CSV (at most EXPORT_LIMIT), personal columns only for roles that
+    may see them; always audited."""
+    segment = _get(session, segment_id)
+    with_pii = _may_see_pii(principal)
+    columns = EXPORT_COLUMNS + (EXPORT_PII_COLUMNS if with_pii else ())
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(columns)
+    written = 0
+    while written < EXPORT_LIMIT:
+        rows, _ = repo.members_page(session, segment_id, written, min(1000, EXPORT_LIMIT - written))
+        for cid, at in rows:
+            member = _member(session, cid, at, with_pii).model_dump(mode="json")
+            writer.writerow([_csv_safe(member[c]) for c in columns])
+        written += len(rows)
+        if len(rows) < 1000:
+            break
+    auth_service.audit(
+        session,
+        principal,
+        "segment.export",
+        "segment",
+        str(segment.id),
+        {"rows": written, "pii": with_pii},
+    )
+    return out.getvalue(), written
+
+
+def history(session: Session, segment_id: int, days: int = 90) -> HistoryRead:
+    """Entries and exits per UTC day over the last `days` days (days without moves omitted)."""
+    _get(session, segment_id)
+    since = (utcnow() - timedelta(days=days)).replace(hour=0, minute=0, second=0, microsecond=0)
+    per_day: dict[str, DayMoves] = {}
+    for day, kind, n in repo.daily_moves(session, segment_id, since):
+        moves = per_day.setdefault(day, DayMoves(day=day, entered=0, left=0))
+        if kind == "entered":
+            moves.entered += n
+        else:
+            moves.left += n
+    return HistoryRead(segment_id=segment_id, days=list(per_day.values()))
+
+
+def memberships_of(session: Session, customer_id: int) -> list[MembershipRead]:
+    """The segments a customer is in now (for the customer page, journeys)."""
+    names = {s.id: s.name for s in repo.all_segments(session)}
+    return [
+        MembershipRead(segment_id=sid, name=names[sid], entered_at=at)
+        for sid, at in repo.segments_of(session, customer_id)
+        if sid in names
+    ]
+
+
+def membership_events(
+    session: Session, after_id: int = 0, limit: int = 1000
+) -> list[tuple[int, MembershipChange]]:
+    """(log id, change) of the entry / exit log after `after_id`, oldest first (pollers)."""
+    return [
+        (e.id, MembershipChange(e.segment_id, e.customer_id, e.kind, e.at))
+        for e in repo.events_since(session, after_id, limit)
+    ]
+
+
+# -- built-in families ----------------------------------------------------------------------------
+
+
+def ensure_builtins(session: Session) -> int:
+    """Create the built-in segments that do not exist yet (not evaluated: `evaluate` does it);
+    returns how many were created. One deleted by a user comes back only when asked again."""
+    existing = repo.by_builtin_key(session)
+    created = 0
+    for key, family, name, description, rule in builtins.all_builtins(session):
+        if key in existing or repo.by_name(session, name) is not None:
+            continue
+        create_segment(
+            session,
+            SegmentCreate(name=name, description=description, family=family, rule=rule),
+            "patronage",
+            evaluate_now=False,
+            builtin_key=key,
+        )
+        created += 1
+    return created
+
+
+def overview(session: Session) -> list[SegmentRead]:
+    """Every segment; the first time ever, the built-in families are created (and their
+    evaluation queued once this transaction commits)."""
+    if not repo.by_builtin_key(session) and ensure_builtins(session):
+        _queue_evaluation(session)
+    return list_segments(session)
+
+
+def _queue_evaluation(session: Session) -> None:
+    _listen(session)
+    session.info[_EVALUATE_ALL] = True
