@@ -45,3 +45,4 @@ def test_demo_shop_duckdb_equals_spark(database: str, backend: str) -> None:
     assert len(on_spark.features) == len(on_duckdb.features) == 300
     assert differences(on_duckdb, on_spark) == []
     assert on_spark.future_orders == on_duckdb.future_orders
+    assert on_spark.patterns == on_duckdb.patterns

@@ -75,3 +75,5 @@ def test_demo_shop_duckdb_equals_postgresql(database: str, backend: str) -> None
         17360332,
     )
     assert on_duckdb.future_orders == inside.future_orders
+    assert on_duckdb.patterns == inside.patterns
+    assert on_duckdb.patterns["funnel"]["steps"][0]["visitors"] > 0

@@ -8,8 +8,11 @@ from sqlalchemy.orm import Session
 from patronage.analytics import service
 from patronage.analytics.schemas import (
     ClvOverviewRead,
+    CohortsRead,
     CustomerAnalyticsRead,
+    FunnelRead,
     KpiRead,
+    PatternsRead,
     RefreshRead,
     RfmOverviewRead,
 )
@@ -75,3 +78,31 @@ def clv(
 ) -> ClvOverviewRead:
     """CLV distribution (10 equal-width bins), top customers by CLV and by churn risk."""
     return service.clv_overview(session)
+
+
+@router.get("/patterns", response_model=PatternsRead)
+def patterns(
+    principal: Principal = require(Permission.DASHBOARD_READ),
+    session: Session = SessionDep,
+) -> PatternsRead:
+    """Repeat-purchase intervals, basket sizes, price bands, order timing (weekday x hour),
+    monthly orders and AOV, and revenue concentration, from the latest refresh."""
+    return service.purchase_patterns(session)
+
+
+@router.get("/cohorts", response_model=CohortsRead)
+def cohorts(
+    principal: Principal = require(Permission.DASHBOARD_READ),
+    session: Session = SessionDep,
+) -> CohortsRead:
+    """Monthly acquisition cohorts (first counted order) and their retention matrix."""
+    return service.cohorts(session)
+
+
+@router.get("/funnel", response_model=FunnelRead)
+def funnel(
+    principal: Principal = require(Permission.DASHBOARD_READ),
+    session: Session = SessionDep,
+) -> FunnelRead:
+    """Visitors at each step of view -> cart -> checkout -> order, with the abandonment."""
+    return service.funnel(session)

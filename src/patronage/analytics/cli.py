@@ -185,3 +185,74 @@ def validate(
     console.print(table)
     if not report.converged:
         console.print(f"model not fitted: {report.message}")
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1%}"
+
+
+@analytics.command("patterns")
+@friendly_errors
+def patterns() -> None:
+    """Show repeat-purchase intervals, basket sizes, price bands and revenue concentration."""
+    with transaction() as session:
+        p = service.purchase_patterns(session)
+    if p.message:
+        console.print(f"{p.message}: run `patronage analytics refresh`.")
+        return
+    assert p.intervals is not None and p.baskets is not None
+    gaps = Table("days between orders", "gaps", title="Time between orders")
+    for b in p.intervals.buckets:
+        gaps.add_row(b.label, f"{b.count:,}")
+    console.print(gaps)
+    console.print(
+        f"repeat-purchase rate {_pct(p.intervals.repeat_purchase_rate)} "
+        f"({p.intervals.repeat_buyers:,} of {p.intervals.buyers:,} buyers); "
+        f"mean gap {_fmt(p.intervals.mean_days, ',.1f')} days"
+    )
+    baskets = Table("items", "orders", title="Basket size")
+    for b in p.baskets.buckets:
+        baskets.add_row(b.label, f"{b.count:,}")
+    console.print(baskets)
+    bands = Table("unit price", "items", "buyers", title="Price bands")
+    for band in p.price_bands:
+        upper = "" if band.upper_minor is None else f"{from_minor(band.upper_minor):,}"
+        label = f"{from_minor(band.lower_minor):,} – {upper}".strip(" –")
+        bands.add_row(label if upper else f"≥ {label}", f"{band.items:,}", f"{band.buyers:,}")
+    console.print(bands)
+    top = Table("top customers", "customers", "revenue share", title="Revenue concentration")
+    for c in p.concentration:
+        top.add_row(f"{c.top_percent} %", f"{c.customers:,}", _pct(c.revenue_share))
+    console.print(top)
+
+
+@analytics.command("cohorts")
+@friendly_errors
+def cohorts() -> None:
+    """Show monthly acquisition cohorts and the share still buying k months later."""
+    with transaction() as session:
+        data = service.cohorts(session)
+    if not data.rows:
+        console.print("No cohorts yet: run `patronage analytics refresh`.")
+        return
+    table = Table("cohort", "buyers", *(f"+{k}" for k in range(data.months)), title="Retention")
+    for row in data.rows:
+        table.add_row(row.cohort, f"{row.customers:,}", *(_pct(r) for r in row.retention))
+    console.print(table)
+
+
+@analytics.command("funnel")
+@friendly_errors
+def funnel() -> None:
+    """Show the view -> cart -> checkout -> order funnel and the abandonment at each step."""
+    with transaction() as session:
+        data = service.funnel(session)
+    if not data.steps:
+        console.print("No funnel yet: run `patronage analytics refresh`.")
+        return
+    table = Table(
+        "step", "visitors", "of the first", "abandon here", title=f"Funnel, last {data.days} days"
+    )
+    for s in data.steps:
+        table.add_row(s.label, f"{s.visitors:,}", _pct(s.of_first), _pct(s.abandonment))
+    console.print(table)

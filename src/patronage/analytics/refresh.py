@@ -1,4 +1,4 @@
-"""The analytics refresh: features, RFM, CLV / churn scores, rebuilt in one transaction.
+"""The analytics refresh: features, RFM, patterns, CLV / churn scores, in one transaction.
 
 Everything is computed first (the Ibis expressions on the configured engine, analytics/engine.py,
 then NumPy / SciPy for the CLV models); only
@@ -17,28 +17,29 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from patronage.analytics import engine, features, rfm, scores
+from patronage.analytics import engine, features, patterns, rfm, scores
 from patronage.analytics import repository as repo
 from patronage.analytics.models import AnalyticsRefresh
 from patronage.kit.clock import utcnow
 
 Progress = Callable[[str], None]
 
-STEPS = ("read store", "features", "rfm", "scores", "write")
+STEPS = ("read store", "features", "rfm", "patterns", "scores", "write")
 
 
 @dataclass
 class Computed:
-    """Features and RFM of every customer, as one engine computed them."""
+    """Features, RFM and purchase patterns, as one engine computed them."""
 
     engine: str
     features: list[dict[str, Any]]  # features.FEATURE_COLUMNS
     rfm: list[tuple[int, int, int, int, str]]  # customer_id, r, f, m, segment
     future_orders: int
+    patterns: dict[str, Any]  # patterns.compute
 
 
 def compute(store: engine.Store, now: datetime, progress: Progress | None = None) -> Computed:
-    """Features and RFM on `store`'s engine (nothing written)."""
+    """Features, RFM and patterns on `store`'s engine (nothing written)."""
     step = progress or (lambda _: None)
     now = now.astimezone(UTC)
     now_us = features.to_us(now)
@@ -48,7 +49,10 @@ def compute(store: engine.Store, now: datetime, progress: Progress | None = None
         future = int(store.scalar(features.future_orders(store.tables, now_us)))
         step("rfm")
         rfm_rows = rfm.compute(store, features.rfm_basis(raw, now_us))
-    return Computed(store.engine, rows, rfm_rows, future)
+    step("patterns")
+    spend = [int(r["total_spend_minor"]) for r in rows if r["orders"]]
+    found = patterns.compute(store, now_us, spend)
+    return Computed(store.engine, rows, rfm_rows, future, found)
 
 
 def run(
@@ -101,6 +105,8 @@ def run(
         "not_scored": dict(sorted(problems.items())),
         "moves": [{"from": a, "to": b, "customers": n} for (a, b), n in sorted(moves.items())],
         "engine": computed.engine,
+        # read through service.purchase_patterns; left out of RefreshRead
+        "patterns": computed.patterns,
     }
     return repo.add_refresh(
         session,

@@ -122,3 +122,88 @@ class ClvOverviewRead(BaseModel):
     top: list[TopCustomerRead]
     at_risk: list[TopCustomerRead] = Field(description="highest churn risk first")
     model: dict[str, Any]
+
+
+# --- purchase patterns, cohorts, funnel (analytics/patterns.py, docs/analytics.md) ---
+
+
+class CohortRowRead(BaseModel):
+    cohort: str = Field(description="month of the first counted order, 'YYYY-MM' (UTC)")
+    customers: int = Field(description="buyers whose first counted order was in that month")
+    active: list[int] = Field(description="of them, buyers with an order in month k (k = 0..)")
+    retention: list[float | None] = Field(description="active[k] / customers (null: no buyers)")
+
+
+class CohortsRead(BaseModel):
+    computed_at: datetime | None
+    months: int = Field(description="how many cohorts (the latest months, oldest first)")
+    rows: list[CohortRowRead]
+
+
+class BucketRead(BaseModel):
+    label: str
+    count: int
+
+
+class IntervalsRead(BaseModel):
+    intervals: int = Field(description="gaps between consecutive counted orders of a customer")
+    mean_days: float | None
+    buckets: list[BucketRead] = Field(description="gaps per range of whole UTC days")
+    buyers: int
+    repeat_buyers: int = Field(description="buyers with two or more counted orders")
+    repeat_purchase_rate: float | None
+
+
+class BasketsRead(BaseModel):
+    orders: int = Field(description="counted orders with items")
+    mean_items: float | None
+    buckets: list[BucketRead] = Field(description="orders per number of items")
+
+
+class PriceBandRead(BaseModel):
+    lower_minor: int
+    upper_minor: int | None = Field(description="exclusive; null for the open last band")
+    items: int = Field(description="items bought at a unit price in the band")
+    buyers: int = Field(description="distinct customers who bought in the band")
+
+
+class MonthOrdersRead(BaseModel):
+    month: str
+    orders: int
+    revenue_minor: int
+    average_order_minor: int | None = Field(description="revenue / orders, half to even")
+
+
+class ConcentrationRead(BaseModel):
+    top_percent: int
+    customers: int
+    revenue_share: float | None = Field(description="of the revenue of all buyers (0..1)")
+
+
+class PatternsRead(BaseModel):
+    """When and how customers buy, from the latest refresh."""
+
+    computed_at: datetime | None
+    message: str | None = Field(description="why there is nothing (e.g. no refresh yet)")
+    intervals: IntervalsRead | None
+    baskets: BasketsRead | None
+    price_bands: list[PriceBandRead]
+    timing: list[list[int]] = Field(
+        description="counted orders per ISO weekday (row 0 = Monday) and UTC hour (0..23)"
+    )
+    monthly: list[MonthOrdersRead] = Field(description="the last 24 months, oldest first")
+    concentration: list[ConcentrationRead]
+
+
+class FunnelStepRead(BaseModel):
+    event: str
+    label: str
+    visitors: int = Field(description="visitors who did this and every step before it")
+    of_first: float | None = Field(description="visitors / visitors of the first step")
+    abandonment: float | None = Field(description="1 - next step / this step (null: last)")
+
+
+class FunnelRead(BaseModel):
+    computed_at: datetime | None
+    days: int = Field(description="events of the last `days` days before the refresh")
+    steps: list[FunnelStepRead]

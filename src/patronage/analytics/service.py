@@ -23,11 +23,21 @@ from patronage.analytics import repository as repo
 from patronage.analytics.clv import HoldoutReport
 from patronage.analytics.models import StatsSnapshot
 from patronage.analytics.schemas import (
+    BasketsRead,
     ClvBinRead,
     ClvOverviewRead,
+    CohortRowRead,
+    CohortsRead,
+    ConcentrationRead,
     CustomerAnalyticsRead,
+    FunnelRead,
+    FunnelStepRead,
+    IntervalsRead,
     KpiRead,
+    MonthOrdersRead,
     MonthRevenueRead,
+    PatternsRead,
+    PriceBandRead,
     RefreshRead,
     RfmCellRead,
     RfmOverviewRead,
@@ -173,12 +183,72 @@ def refresh_customer_analytics(
     if not (0 < margin <= 1):
         raise ValidationFailed("margin must be in (0, 1] (share of spend that is profit)")
     row = refresh.run(session, now, discount_rate=discount_rate, margin=margin, progress=progress)
-    return RefreshRead.model_validate(row, from_attributes=True)
+    return _refresh_read(row)
+
+
+def _refresh_read(row: Any) -> RefreshRead:
+    details = {k: v for k, v in row.details.items() if k != "patterns"}
+    read = RefreshRead.model_validate(row, from_attributes=True)
+    return read.model_copy(update={"details": details})
 
 
 def latest_refresh(session: Session) -> RefreshRead | None:
     row = repo.latest_refresh(session)
-    return RefreshRead.model_validate(row, from_attributes=True) if row is not None else None
+    return _refresh_read(row) if row is not None else None
+
+
+def _patterns(session: Session) -> tuple[datetime | None, dict[str, Any]]:
+    latest = repo.latest_refresh(session)
+    if latest is None:
+        return None, {}
+    return latest.computed_at, dict(latest.details.get("patterns") or {})
+
+
+_NO_PATTERNS = "no analytics refresh has computed purchase patterns yet"
+
+
+def purchase_patterns(session: Session) -> PatternsRead:
+    """Repeat intervals, basket sizes, price bands, timing, monthly AOV, revenue concentration."""
+    at, found = _patterns(session)
+    monthly = [
+        MonthOrdersRead(
+            **m,
+            average_order_minor=_div_half_even(m["revenue_minor"], m["orders"])
+            if m["orders"]
+            else None,
+        )
+        for m in found.get("monthly", [])
+    ]
+    return PatternsRead(
+        computed_at=at,
+        message=None if found else _NO_PATTERNS,
+        intervals=IntervalsRead(**found["intervals"]) if found else None,
+        baskets=BasketsRead(**found["baskets"]) if found else None,
+        price_bands=[PriceBandRead(**b) for b in found.get("price_bands", [])],
+        timing=found.get("timing", []),
+        monthly=monthly,
+        concentration=[ConcentrationRead(**c) for c in found.get("concentration", [])],
+    )
+
+
+def cohorts(session: Session) -> CohortsRead:
+    """Monthly acquisition cohorts and their retention, from the latest refresh."""
+    at, found = _patterns(session)
+    data = found.get("cohorts", {"months": 0, "rows": []})
+    return CohortsRead(
+        computed_at=at,
+        months=data["months"],
+        rows=[CohortRowRead(**r) for r in data["rows"]],
+    )
+
+
+def funnel(session: Session) -> FunnelRead:
+    """View -> cart -> checkout -> order, with the abandonment at each step."""
+    at, found = _patterns(session)
+    data = found.get("funnel", {"days": 0, "steps": []})
+    return FunnelRead(
+        computed_at=at, days=data["days"], steps=[FunnelStepRead(**s) for s in data["steps"]]
+    )
 
 
 _FEATURE_SKIP = {"customer_id", "computed_at"}
