@@ -67,6 +67,22 @@ def identities(session: Session, customer_id: int) -> list[Identity]:
     return list(session.scalars(stmt))
 
 
+def exists(session: Session, customer_id: int) -> bool:
+    return session.scalar(select(Customer.id).where(Customer.id == customer_id)) is not None
+
+
+def latest_consent(session: Session, customer_id: int, purpose: str) -> bool | None:
+    """The newest recorded grant of one purpose, None if none was recorded."""
+    stmt = (
+        select(Consent.granted)
+        .where(Consent.customer_id == customer_id, Consent.purpose == purpose)
+        .order_by(Consent.recorded_at.desc(), Consent.id.desc())
+        .limit(1)
+    )
+    granted = session.scalar(stmt)
+    return None if granted is None else bool(granted)
+
+
 def consent_history(session: Session, customer_id: int) -> list[Consent]:
     stmt = (
         select(Consent)

@@ -38,6 +38,7 @@ from patronage.recommend.models import BoughtTogether, Build, Current, SimilarIt
 
 CURRENT_ID = 1
 CANCELLED = "cancelled"
+MAX_RANK = 1000  # more than any table keeps per item: "the whole row"
 
 # -- the commerce tables, read only ------------------------------------------------------------
 _orders = table(
@@ -174,6 +175,17 @@ def current_build(session: Session) -> Build | None:
     ).scalar_one_or_none()
 
 
+def current_key(session: Session) -> tuple[int, datetime] | None:
+    """(id, started_at) of the current build: one row, no ORM objects (serving's per-request
+    check that its cache is of the current build)."""
+    row = session.execute(
+        select(Build.id, Build.started_at)
+        .join(Current, Current.build_id == Build.id)
+        .where(Current.id == CURRENT_ID)
+    ).first()
+    return None if row is None else (int(row[0]), row[1])
+
+
 def latest_builds(session: Session, limit: int = 10) -> list[Build]:
     return list(session.scalars(select(Build).order_by(Build.id.desc()).limit(limit)))
 
@@ -239,10 +251,20 @@ def insert_rows(session: Session, model: type[Any], rows: Sequence[dict[str, Any
 
 
 # -- serving lookups: one indexed query each, always against the current build --------------
+def _build(build_id: int | None) -> Any:
+    return _current_build() if build_id is None else literal(build_id)
+
+
 def neighbours(
-    session: Session, kind: str, product_ids: Sequence[int], per_item: int
+    session: Session,
+    kind: str,
+    product_ids: Sequence[int],
+    per_item: int,
+    *,
+    build_id: int | None = None,
 ) -> list[tuple[int, int, float, str]]:
-    """(product, neighbour, score, model) of the current build, best first per product."""
+    """(product, neighbour, score, model) of the current build (or of `build_id`), best first
+    per product."""
     if not product_ids:
         return []
     query = (
@@ -250,7 +272,7 @@ def neighbours(
             SimilarItem.product_id, SimilarItem.neighbour_id, SimilarItem.score, SimilarItem.model
         )
         .where(
-            SimilarItem.build_id == _current_build(),
+            SimilarItem.build_id == _build(build_id),
             SimilarItem.kind == kind,
             SimilarItem.product_id.in_(list(product_ids)),
             SimilarItem.rank < per_item,
@@ -261,14 +283,14 @@ def neighbours(
 
 
 def together(
-    session: Session, product_ids: Sequence[int], per_item: int
+    session: Session, product_ids: Sequence[int], per_item: int, *, build_id: int | None = None
 ) -> list[tuple[int, int, float]]:
     if not product_ids:
         return []
     query = (
         select(BoughtTogether.product_id, BoughtTogether.neighbour_id, BoughtTogether.confidence)
         .where(
-            BoughtTogether.build_id == _current_build(),
+            BoughtTogether.build_id == _build(build_id),
             BoughtTogether.product_id.in_(list(product_ids)),
             BoughtTogether.rank < per_item,
         )
@@ -277,11 +299,13 @@ def together(
     return [(int(a), int(b), float(c)) for a, b, c in session.execute(query)]
 
 
-def trending(session: Session, category_id: int, limit: int) -> list[tuple[int, float]]:
+def trending(
+    session: Session, category_id: int, limit: int, *, build_id: int | None = None
+) -> list[tuple[int, float]]:
     query = (
         select(Trending.product_id, Trending.buyers)
         .where(
-            Trending.build_id == _current_build(),
+            Trending.build_id == _build(build_id),
             Trending.category_id == category_id,
         )
         .order_by(Trending.rank)

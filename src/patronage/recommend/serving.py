@@ -24,8 +24,9 @@ from sqlalchemy.orm import Session
 from patronage.customers import service as customers_service
 from patronage.customers.consent import Purpose
 from patronage.errors import NotFound, ValidationFailed
-from patronage.recommend import lists
+from patronage.recommend import cache, lists
 from patronage.recommend import repository as repo
+from patronage.recommend.cache import View
 from patronage.recommend.repository import ProductFacts
 from patronage.recommend.schemas import (
     MAX_BASKET,
@@ -107,7 +108,7 @@ def _diversity(limit: int, category: int | None, placement: Placement) -> int | 
 
 
 def _ruled(
-    session: Session,
+    view: View,
     candidates: Sequence[Candidate],
     *,
     placement: Placement,
@@ -137,13 +138,13 @@ def _ruled(
     add(c.because for c in candidates)
     add(bought)
     add(exclude)
-    facts = repo.products(session, pool)
+    facts = view.products(pool)
     result = _apply(candidates, pool, facts, rules, limit, bought, exclude, [])
     if len(result) < limit and fallback:
-        extra = [p for p, _ in repo.trending(session, category or OVERALL, 3 * limit + len(pool))]
+        extra = [p for p, _ in view.trending(category or OVERALL, 3 * limit + len(pool))]
         new = [p for p in extra if p not in seen]
         add(new)
-        facts.update(repo.products(session, new))
+        facts.update(view.products(new))
         result = _apply(candidates, pool, facts, rules, limit, bought, exclude, extra)
     return result, pool, facts
 
@@ -241,11 +242,6 @@ def _render(
     )
 
 
-def _build_id(session: Session) -> int | None:
-    build = repo.current_build(session)
-    return None if build is None else build.id
-
-
 def _summed(rows: Iterable[tuple[int, int, float]], keep: int) -> list[Candidate]:
     """Scores summed over the source items; the reason is the largest contributor."""
     total: dict[int, float] = {}
@@ -281,13 +277,14 @@ def _item_list(
 ) -> RecommendationList:
     check_limit(limit)
     _check_id(product_id, "product")
-    if not repo.product_exists(session, product_id):
+    view = cache.current(session)
+    if not view.product_exists(product_id):
         raise NotFound(f"no product {product_id}")
-    rows = repo.neighbours(session, kind, [product_id], NEIGHBOURS)
+    rows = view.neighbours(kind, [product_id], NEIGHBOURS)
     model = rows[0][3] if rows else (UPSELL if kind == "upsell" else ITEM_TO_ITEM)
     cands = [Candidate(nb, score, product_id) for _, nb, score, _ in rows]
     entries, _, facts = _ruled(
-        session,
+        view,
         cands,
         placement=placement,
         limit=limit,
@@ -295,9 +292,7 @@ def _item_list(
         exclude=[product_id],
         fallback=placement is not Placement.UPSELL,  # cheaper trending items are no upsell
     )
-    return _render(
-        placement, model, entries, facts, build_id=_build_id(session), personalised=False
-    )
+    return _render(placement, model, entries, facts, build_id=view.build_id, personalised=False)
 
 
 def for_you(
@@ -322,19 +317,21 @@ def _personal(
 ) -> RecommendationList:
     check_limit(limit)
     _check_id(customer_id, "customer")
-    customers_service.get_customer(session, customer_id)  # NotFound for an unknown id
-    if not customers_service.may_use(session, customer_id, Purpose.PERSONALISATION):
-        return trending(session, limit=limit, category=category, notice=NO_CONSENT)
+    # NotFound for an unknown id
+    allowed = customers_service.may_use_existing(session, customer_id, Purpose.PERSONALISATION)
+    view = cache.current(session)
+    if not allowed:
+        return _trending(view, limit=limit, category=category, notice=NO_CONSENT)
     bought = repo.history(session, customer_id, HISTORY_ITEMS)
     if not bought:
-        return trending(session, limit=limit, category=category, notice=NO_HISTORY)
-    rows = repo.neighbours(session, kind, bought, NEIGHBOURS)
+        return _trending(view, limit=limit, category=category, notice=NO_HISTORY)
+    rows = view.neighbours(kind, bought, NEIGHBOURS)
     model = rows[0][3] if rows else (CROSS_SELL if kind == "cross_sell" else ITEM_TO_ITEM)
     cands = _summed(((a, b, c) for a, b, c, _ in rows), 4 * limit + len(bought))
     entries, _, facts = _ruled(
-        session, cands, placement=placement, limit=limit, category=category, bought=bought
+        view, cands, placement=placement, limit=limit, category=category, bought=bought
     )
-    return _render(placement, model, entries, facts, build_id=_build_id(session), personalised=True)
+    return _render(placement, model, entries, facts, build_id=view.build_id, personalised=True)
 
 
 def basket(
@@ -348,15 +345,16 @@ def basket(
         raise ValidationFailed(f"a basket holds at most {MAX_BASKET} items")
     items = list(dict.fromkeys(int(p) for p in product_ids))
     valid = [p for p in items if 1 <= p <= MAX_ID]
-    known = repo.products(session, valid)
+    view = cache.current(session)
+    known = view.products(valid)
     unknown = [p for p in items if p not in known]
     if unknown:
         shown = ", ".join(str(p) for p in unknown[:5])
         raise NotFound(f"unknown products in the basket ({len(unknown)}): {shown}")
-    rows = repo.together(session, items, TOGETHER)
+    rows = view.together(items, TOGETHER)
     cands = _summed(rows, 4 * limit + len(items))
     entries, _, facts = _ruled(
-        session,
+        view,
         cands,
         placement=Placement.BASKET,
         limit=limit,
@@ -368,7 +366,7 @@ def basket(
         BOUGHT_TOGETHER,
         entries,
         facts,
-        build_id=_build_id(session),
+        build_id=view.build_id,
         personalised=False,
     )
 
@@ -380,11 +378,17 @@ def trending(
     category: int | None = None,
     notice: str | None = None,
 ) -> RecommendationList:
+    return _trending(cache.current(session), limit=limit, category=category, notice=notice)
+
+
+def _trending(
+    view: View, *, limit: int, category: int | None, notice: str | None
+) -> RecommendationList:
     check_limit(limit)
-    ranked = repo.trending(session, category or OVERALL, 3 * limit + 20)
+    ranked = view.trending(category or OVERALL, 3 * limit + 20)
     cands = [Candidate(p, buyers, -1) for p, buyers in ranked]
     entries, _, facts = _ruled(
-        session,
+        view,
         cands,
         placement=Placement.TRENDING,
         limit=limit,
@@ -396,7 +400,7 @@ def trending(
         TRENDING,
         entries,
         facts,
-        build_id=_build_id(session),
+        build_id=view.build_id,
         personalised=False,
         notice=notice,
     )

@@ -1,0 +1,369 @@
+"""Benchmark: also-bought and for-you through HTTP at a fixed request rate (open loop).
+
+    .venv/bin/python benchmarks/recommend_serving.py [--customers 20000] [--rate 500]
+        [--seconds 20] [--workers 2] [--connections 64] [--data-dir DIR] [--keep]
+
+Generates the demo shop (`patronage demo --no-serve`, seed 42) into a SQLite database in
+--data-dir (default: a temporary directory, deleted at the end; an existing database there
+is reused), builds the recommendation tables (`patronage recommend build`), starts the real
+server (`patronage serve --workers 2`) on a free port, creates the staff user
+`bench-recommend` (role `analyst`: no personal data) and an API token, then drives, one
+after the other, for --seconds each:
+
+1. GET /health at --rate (the reference: the server's and the load generator's own floor);
+2. GET /api/recommend/products/{id}/also-bought?limit=10 for random products;
+3. GET /api/recommend/customers/{id}/for-you?limit=10 for random customers with orders;
+
+then, for the load generator's own capacity, /health closed-loop (every connection sends
+its next request as soon as the last one is answered) for a few seconds.
+
+The load is open loop: request i is due at t0 + i / rate whatever happened before, and its
+latency is measured from that due time (a request waiting for a free connection counts
+as slow: no coordinated omission). The client is a minimal HTTP/1.1 keep-alive client on
+asyncio + uvloop over --connections connections, in this process. Prints one JSON line
+(p50 / p99 / max in ms, achieved requests/s, errors per run, the load average before and
+after each run) and whether p99 <= 10 ms held at the target rate for both lists.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+TARGET_P99_MS = 10.0
+TARGET_RATE = 500
+USERNAME = "bench-recommend"
+
+
+def say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def load() -> float:
+    return round(os.getloadavg()[0], 2)
+
+
+def patronage(*args: str, env: dict[str, str]) -> None:
+    exe = Path(sys.executable).with_name("patronage")
+    subprocess.run([str(exe), *args], env=env, check=True, stdout=subprocess.DEVNULL)
+
+
+def prepare(data_dir: Path, customers: int, env: dict[str, str]) -> None:
+    database = data_dir / "patronage.db"
+    if not database.exists():
+        say(f"generating the demo shop ({customers:,} customers)…")
+        patronage("demo", "--customers", str(customers), "--no-serve", "--reset", "--yes", env=env)
+    say("building the recommendation tables…")
+    patronage("recommend", "build", env=env)
+
+
+def use_database(url: str, data_dir: Path) -> None:
+    from patronage import config, db
+
+    os.environ["PATRONAGE_DATABASE_URL"] = url
+    os.environ["PATRONAGE_DATA_DIR"] = str(data_dir)
+    config.get_settings.cache_clear()
+    config.reset_cipher()
+    db.dispose_engines()
+
+
+def token() -> str:
+    import contextlib
+    import secrets
+
+    from patronage.auth import service as auth_service
+    from patronage.db import transaction
+    from patronage.errors import Conflict
+
+    with transaction() as session:
+        with contextlib.suppress(Conflict):  # made by an earlier run
+            auth_service.create_user(session, USERNAME, secrets.token_urlsafe(16), "analyst")
+        _, secret = auth_service.create_token(session, USERNAME, f"serving {time.time():.0f}")
+    return secret
+
+
+def sample_ids(seed: int, n: int) -> tuple[list[int], list[int]]:
+    """Random products that have an also-bought row and random customers with orders."""
+    from sqlalchemy import text
+
+    from patronage.db import transaction
+
+    rng = np.random.default_rng(seed)
+    with transaction() as session:
+        products = [
+            int(r[0])
+            for r in session.execute(
+                text(
+                    "SELECT DISTINCT s.product_id FROM recommend_similar_items s "
+                    "JOIN recommend_current c ON c.build_id = s.build_id "
+                    "WHERE s.kind = 'also_bought'"
+                )
+            )
+        ]
+        customers = [
+            int(r[0]) for r in session.execute(text("SELECT DISTINCT customer_id FROM orders"))
+        ]
+    if not products or not customers:
+        raise SystemExit("no built recommendations or no orders in the database")
+    return (
+        [int(p) for p in rng.choice(products, n)],
+        [int(c) for c in rng.choice(customers, n)],
+    )
+
+
+# -- the load generator -------------------------------------------------------------------------
+class Connection:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    async def get(self, request: bytes) -> tuple[int, int]:
+        """Send one request, read the whole response: (status, body bytes)."""
+        self.writer.write(request)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(head[9:12])
+        length = 0
+        for line in head.split(b"\r\n"):
+            if line[:15].lower() == b"content-length:":
+                length = int(line[15:])
+        body = await self.reader.readexactly(length) if length else b""
+        return status, len(body)
+
+
+def request_bytes(path: str, port: int, bearer: str | None) -> bytes:
+    auth = f"Authorization: Bearer {bearer}\r\n" if bearer else ""
+    return (
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{auth}Accept: application/json\r\n\r\n"
+    ).encode()
+
+
+async def connect(port: int, n: int) -> list[Connection]:
+    out = []
+    for _ in range(n):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        out.append(Connection(reader, writer))
+    return out
+
+
+def summary(latencies: list[float], errors: int, elapsed: float, before: float) -> dict[str, Any]:
+    values = np.array(latencies) if latencies else np.zeros(1)
+    return {
+        "requests": len(latencies) + errors,
+        "ok": len(latencies),
+        "errors": errors,
+        "achieved_rps": round(len(latencies) / elapsed, 1) if elapsed > 0 else 0.0,
+        "p50_ms": round(float(np.percentile(values, 50)), 2),
+        "p90_ms": round(float(np.percentile(values, 90)), 2),
+        "p99_ms": round(float(np.percentile(values, 99)), 2),
+        "max_ms": round(float(values.max()), 2),
+        "load_before": before,
+        "load_after": load(),
+    }
+
+
+async def open_loop(
+    port: int, paths: list[str], bearer: str | None, rate: float, seconds: float, conns: int
+) -> dict[str, Any]:
+    """Request i due at t0 + i / rate; latency from its due time to its last response byte."""
+    before = load()
+    pool: asyncio.Queue[Connection] = asyncio.Queue()
+    for c in await connect(port, conns):
+        pool.put_nowait(c)
+    total = int(rate * seconds)
+    requests = [request_bytes(paths[i % len(paths)], port, bearer) for i in range(total)]
+    latencies: list[float] = []
+    errors = 0
+    loop = asyncio.get_running_loop()
+
+    async def one(request: bytes, due: float) -> None:
+        nonlocal errors
+        conn = await pool.get()
+        try:
+            status, _ = await conn.get(request)
+        except (OSError, asyncio.IncompleteReadError, ValueError):
+            errors += 1
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            conn = Connection(reader, writer)
+        else:
+            if status == 200:
+                latencies.append((loop.time() - due) * 1000)
+            else:
+                errors += 1
+        pool.put_nowait(conn)
+
+    tasks = []
+    t0 = loop.time() + 0.05
+    for i in range(total):
+        due = t0 + i / rate
+        delay = due - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(requests[i], due)))
+    await asyncio.gather(*tasks)
+    elapsed = loop.time() - t0
+    while not pool.empty():
+        pool.get_nowait().writer.close()
+    return summary(latencies, errors, elapsed, before)
+
+
+async def closed_loop(
+    port: int, path: str, bearer: str | None, seconds: float, conns: int
+) -> dict[str, Any]:
+    """As fast as the server answers: every connection sends its next request at once."""
+    before = load()
+    request = request_bytes(path, port, bearer)
+    connections = await connect(port, conns)
+    loop = asyncio.get_running_loop()
+    latencies: list[float] = []
+    errors = 0
+    stop = loop.time() + seconds
+
+    async def run(conn: Connection) -> None:
+        nonlocal errors
+        while loop.time() < stop:
+            started = loop.time()
+            status, _ = await conn.get(request)
+            if status == 200:
+                latencies.append((loop.time() - started) * 1000)
+            else:
+                errors += 1
+
+    t0 = loop.time()
+    await asyncio.gather(*(run(c) for c in connections))
+    elapsed = loop.time() - t0
+    for c in connections:
+        c.writer.close()
+    return summary(latencies, errors, elapsed, before)
+
+
+def wait_ready(port: int, server: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            error = server.stderr.read().decode() if server.stderr else ""
+            raise SystemExit(f"server exited: {error[-2000:]}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit("server did not become ready")
+
+
+async def drive(args: argparse.Namespace, port: int, bearer: str) -> dict[str, Any]:
+    products, customers = sample_ids(args.seed, int(args.rate * args.seconds))
+    lists = {
+        "also_bought": [f"/api/recommend/products/{p}/also-bought?limit=10" for p in products],
+        "for_you": [f"/api/recommend/customers/{c}/for-you?limit=10" for c in customers],
+    }
+    runs: dict[str, Any] = {}
+    say("warming up…")
+    for paths in lists.values():  # every worker process imports, connects and caches
+        await open_loop(port, paths[:400], bearer, 200, 2, args.connections)
+    say(f"/health at {args.rate}/s for {args.seconds} s (reference)…")
+    runs["health"] = await open_loop(
+        port, ["/health"], None, args.rate, args.seconds, args.connections
+    )
+    for name, paths in lists.items():
+        say(f"{name} at {args.rate}/s for {args.seconds} s…")
+        runs[name] = await open_loop(port, paths, bearer, args.rate, args.seconds, args.connections)
+        say(json.dumps(runs[name]))
+    say("/health closed loop (the load generator's capacity)…")
+    runs["health_max"] = await closed_loop(port, "/health", None, 5, 16)
+    return runs
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=20_000)
+    parser.add_argument("--rate", type=float, default=TARGET_RATE)
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--seed", type=int, default=500)
+    parser.add_argument("--data-dir", default=None, help="kept; an existing shop is reused")
+    args = parser.parse_args()
+
+    temporary = args.data_dir is None
+    data_dir = Path(args.data_dir or tempfile.mkdtemp(prefix="bench-recommend-")).resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    url = f"sqlite:///{data_dir / 'patronage.db'}"
+    env = {
+        **os.environ,
+        "PATRONAGE_DATABASE_URL": url,
+        "PATRONAGE_DATA_DIR": str(data_dir),
+        "PATRONAGE_LOG_LEVEL": "WARNING",
+    }
+    server = None
+    try:
+        prepare(data_dir, args.customers, env)
+        use_database(url, data_dir)
+        bearer = token()
+        port = free_port()
+        exe = Path(sys.executable).with_name("patronage")
+        command = [str(exe), "serve", "--host", "127.0.0.1", "--port", str(port)]
+        command += ["--workers", str(args.workers)]
+        server = subprocess.Popen(
+            command,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        wait_ready(port, server)
+        import uvloop
+
+        runs = uvloop.run(drive(args, port, bearer))
+    finally:
+        if server is not None:
+            server.terminate()
+            try:
+                server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                server.kill()
+        if temporary:
+            shutil.rmtree(data_dir, ignore_errors=True)
+
+    met = all(
+        runs[n]["p99_ms"] <= TARGET_P99_MS
+        and runs[n]["errors"] == 0
+        and runs[n]["achieved_rps"] >= 0.98 * args.rate
+        for n in ("also_bought", "for_you")
+    )
+    result = {
+        "benchmark": "recommend_serving",
+        "db": "sqlite",
+        "customers": args.customers,
+        "server_workers": args.workers,
+        "rate": args.rate,
+        "seconds": args.seconds,
+        "connections": args.connections,
+        "cpus": os.cpu_count(),
+        **runs,
+        "target": {"p99_ms": TARGET_P99_MS, "rate": TARGET_RATE},
+        "met": met,
+    }
+    print(json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,167 @@
+"""Per-process cache of the current build, for serving.
+
+A build's rows never change once it is current (a rebuild writes a new build and flips the
+pointer), so its neighbours, bought-together rows and trending lists are cached for as long
+as the build is current, per process, keyed by (database, build id, build start time): a new
+build, or another database (tests), is a cache miss. The only query every request still
+makes is the pointer itself (`repo.current_key`: one row), so serving switches to a new build
+at the next request after the flip and still never sees a half-built table.
+
+The catalogue facts the rules need (name, category, price, stock, repeat-purchase kind)
+change without a rebuild: they are cached for `FACTS_SECONDS` only, so a product that runs out
+of stock leaves the lists within that time.
+
+Each cache is bounded (`MAX_ENTRIES` keys: cleared when full, hot items come back at once),
+and only the two most recent builds' caches are kept.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from patronage.recommend import repository as repo
+from patronage.recommend.repository import ProductFacts
+
+FACTS_SECONDS = 10.0
+MAX_ENTRIES = 50_000
+KEEP_BUILDS = 2
+
+Key = tuple[str, int, datetime]
+Row = tuple[int, float, str]  # neighbour, score, model
+
+
+@dataclass
+class BuildCache:
+    build_id: int
+    neighbours: dict[tuple[str, int], tuple[Row, ...]] = field(default_factory=dict)
+    together: dict[int, tuple[tuple[int, float], ...]] = field(default_factory=dict)
+    trending: dict[int, tuple[tuple[int, float], ...]] = field(default_factory=dict)
+    # product id -> (expiry on the monotonic clock, facts or None for "no such product")
+    facts: dict[int, tuple[float, ProductFacts | None]] = field(default_factory=dict)
+
+
+_lock = threading.Lock()
+_caches: dict[Key, BuildCache] = {}
+
+
+def clear() -> None:
+    with _lock:
+        _caches.clear()
+
+
+def _bounded(store: dict[object, object], adding: int) -> None:
+    if len(store) + adding > MAX_ENTRIES:
+        store.clear()
+
+
+@dataclass
+class View:
+    """What serving reads: the current build through the cache (or no build at all)."""
+
+    session: Session
+    cache: BuildCache | None
+
+    @property
+    def build_id(self) -> int | None:
+        return None if self.cache is None else self.cache.build_id
+
+    def neighbours(
+        self, kind: str, product_ids: Sequence[int], per_item: int
+    ) -> list[tuple[int, int, float, str]]:
+        """(product, neighbour, score, model), best first per product, as repo.neighbours."""
+        if self.cache is None or not product_ids:
+            return []
+        store = self.cache.neighbours
+        missing = [p for p in dict.fromkeys(product_ids) if (kind, p) not in store]
+        if missing:
+            found: dict[int, list[Row]] = {p: [] for p in missing}
+            for a, b, score, model in repo.neighbours(
+                self.session, kind, missing, repo.MAX_RANK, build_id=self.cache.build_id
+            ):
+                found[a].append((b, score, model))
+            _bounded(store, len(found))  # type: ignore[arg-type]
+            store.update({(kind, p): tuple(rows) for p, rows in found.items()})
+        out: list[tuple[int, int, float, str]] = []
+        for p in sorted(set(product_ids)):
+            rows = store.get((kind, p), ())
+            out.extend((p, b, s, m) for b, s, m in rows[:per_item])
+        return out
+
+    def together(self, product_ids: Sequence[int], per_item: int) -> list[tuple[int, int, float]]:
+        if self.cache is None or not product_ids:
+            return []
+        store = self.cache.together
+        missing = [p for p in dict.fromkeys(product_ids) if p not in store]
+        if missing:
+            found: dict[int, list[tuple[int, float]]] = {p: [] for p in missing}
+            for a, b, c in repo.together(
+                self.session, missing, repo.MAX_RANK, build_id=self.cache.build_id
+            ):
+                found[a].append((b, c))
+            _bounded(store, len(found))  # type: ignore[arg-type]
+            store.update({p: tuple(rows) for p, rows in found.items()})
+        out: list[tuple[int, int, float]] = []
+        for p in sorted(set(product_ids)):
+            out.extend((p, b, c) for b, c in store.get(p, ())[:per_item])
+        return out
+
+    def trending(self, category_id: int, limit: int) -> list[tuple[int, float]]:
+        if self.cache is None:
+            return []
+        store = self.cache.trending
+        if category_id not in store:
+            rows = repo.trending(
+                self.session, category_id, repo.MAX_RANK, build_id=self.cache.build_id
+            )
+            _bounded(store, 1)  # type: ignore[arg-type]
+            store[category_id] = tuple(rows)
+        return list(store[category_id][:limit])
+
+    def products(self, ids: Iterable[int]) -> dict[int, ProductFacts]:
+        wanted = {int(i) for i in ids}
+        if self.cache is None:
+            return repo.products(self.session, wanted)
+        store, now = self.cache.facts, time.monotonic()
+        out: dict[int, ProductFacts] = {}
+        missing = []
+        for p in wanted:
+            hit = store.get(p)
+            if hit is None or hit[0] < now:
+                missing.append(p)
+            elif hit[1] is not None:
+                out[p] = hit[1]
+        if missing:
+            found = repo.products(self.session, missing)
+            expiry = now + FACTS_SECONDS
+            _bounded(store, len(missing))  # type: ignore[arg-type]
+            for p in missing:
+                store[p] = (expiry, found.get(p))
+            out.update(found)
+        return out
+
+    def product_exists(self, product_id: int) -> bool:
+        return bool(self.products([product_id]))
+
+
+def current(session: Session) -> View:
+    """The current build as a cached view: one small query (the build pointer)."""
+    found = repo.current_key(session)
+    if found is None:
+        return View(session, None)
+    key: Key = (str(session.get_bind().engine.url), *found)
+    cache = _caches.get(key)
+    if cache is None:
+        with _lock:
+            cache = _caches.get(key)
+            if cache is None:
+                cache = BuildCache(build_id=found[0])
+                for old in list(_caches)[: max(0, len(_caches) - KEEP_BUILDS + 1)]:
+                    del _caches[old]
+                _caches[key] = cache
+    return View(session, cache)
