@@ -24,7 +24,7 @@ from patronage.cli import app
 PATRONAGE = Path(sys.executable).with_name("patronage")
 COMMANDS = {
     "serve", "migrate", "demo", "worker", "users", "tokens", "sources", "keys", "analytics",
-    "recommend", "import", "export",
+    "recommend", "import", "export", "segments",
 }  # fmt: skip
 SUBCOMMANDS = {
     "users": {"create", "list", "set-password"},
@@ -33,6 +33,7 @@ SUBCOMMANDS = {
     "keys": {"status", "rotate", "verify"},
     "import": {"customers", "products", "orders", "events"},
     "export": {"events"},
+    "segments": {"list", "show", "create", "preview", "refresh", "export"},
 }
 PASSWORD = "correct horse battery"
 

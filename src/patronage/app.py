@@ -32,6 +32,8 @@ from patronage.customers import views as customers_views
 from patronage.errors import AppError, NotAuthenticated
 from patronage.recommend import api as recommend_api
 from patronage.recommend import views as recommend_views
+from patronage.segments import api as segments_api
+from patronage.segments import views as segments_views
 from patronage.web import views as web_views
 from patronage.web.middleware import BodyLimit, SecurityHeaders
 from patronage.web.templating import render
@@ -190,6 +192,8 @@ def create_app() -> FastAPI:
         analytics_views.router,
         recommend_api.router,
         recommend_views.router,
+        segments_api.router,
+        segments_views.router,
     ):
         app.include_router(router)
     static = Path(__file__).parent / "web" / "static"

@@ -50,6 +50,10 @@ LAZY: dict[str, tuple[Callable[[], Any], str]] = {
         _typer_group("patronage.recommend.cli:recommend"),
         "Recommendations: build, evaluate, show.",
     ),
+    "segments": (
+        _typer_group("patronage.segments.cli:segments"),
+        "Segments: list, build, preview, refresh, export.",
+    ),
     "demo": (_demo, "Generate the demo shop and serve the console."),
     "import": (
         _typer_group("patronage.collect.cli:imports"),

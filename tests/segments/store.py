@@ -73,6 +73,4 @@ def load(session: Session) -> None:
     session.flush()
     if session.get_bind().dialect.name == "postgresql":
         for name in ("customers", "consents", "events", "categories", "products", "orders"):
-            session.execute(
-                text(f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), 1000)")
-            )
+            session.execute(text(f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), 1000)"))

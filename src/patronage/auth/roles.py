@@ -24,14 +24,15 @@ class Permission(StrEnum):
     AUDIT_READ = "audit:read"
     JOBS_RUN = "jobs:run"
     DATA_IMPORT = "data:import"  # bulk imports (console page, REST upload) and their reports
+    SEGMENTS_WRITE = "segments:write"  # create, edit, delete and rebuild segments
 
 
 _EVERYONE = {Permission.DASHBOARD_READ, Permission.CUSTOMERS_READ, Permission.TOKENS_OWN}
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission),
-    Role.MARKETER: frozenset(_EVERYONE),
-    Role.ANALYST: frozenset(_EVERYONE | {Permission.DATA_IMPORT}),
+    Role.MARKETER: frozenset(_EVERYONE | {Permission.SEGMENTS_WRITE}),
+    Role.ANALYST: frozenset(_EVERYONE | {Permission.DATA_IMPORT, Permission.SEGMENTS_WRITE}),
     Role.AGENT: frozenset(_EVERYONE | {Permission.CUSTOMERS_PII, Permission.CUSTOMERS_WRITE}),
     Role.SELLER_MANAGER: frozenset({Permission.DASHBOARD_READ, Permission.TOKENS_OWN}),
 }

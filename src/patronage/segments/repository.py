@@ -166,3 +166,15 @@ def events_since(session: Session, after_id: int, limit: int) -> list[SegmentMem
             .limit(limit)
         )
     )
+
+
+def moves_since(session: Session, since: datetime) -> dict[int, tuple[int, int]]:
+    """Per segment: (entries, exits) since `since`."""
+    out: dict[int, list[int]] = {}
+    for sid, kind, n in session.execute(
+        select(SegmentMembershipEvent.segment_id, SegmentMembershipEvent.kind, func.count())
+        .where(SegmentMembershipEvent.at >= since)
+        .group_by(SegmentMembershipEvent.segment_id, SegmentMembershipEvent.kind)
+    ):
+        out.setdefault(sid, [0, 0])[0 if kind == "entered" else 1] += int(n)
+    return {sid: (a, b) for sid, (a, b) in out.items()}

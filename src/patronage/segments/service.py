@@ -604,11 +604,17 @@ def _csv_safe(value: object) -> object:
     return value
 
 
-def export_csv(session: Session, principal: Principal, segment_id: int) -> tuple[str, int]:
-    """Current members as CSV (at most EXPORT_LIMIT), personal columns only for roles that
-    may see them; always audited."""
+def export_csv(
+    session: Session,
+    segment_id: int,
+    *,
+    with_pii: bool,
+    principal: Principal | None = None,
+    actor: str | None = None,
+) -> tuple[str, int]:
+    """Current members as CSV (at most EXPORT_LIMIT); personal columns only `with_pii`;
+    always audited."""
     segment = _get(session, segment_id)
-    with_pii = _may_see_pii(principal)
     columns = EXPORT_COLUMNS + (EXPORT_PII_COLUMNS if with_pii else ())
     out = io.StringIO()
     writer = csv.writer(out)
@@ -629,8 +635,14 @@ def export_csv(session: Session, principal: Principal, segment_id: int) -> tuple
         "segment",
         str(segment.id),
         {"rows": written, "pii": with_pii},
+        actor=actor,
     )
     return out.getvalue(), written
+
+
+def export_for(session: Session, principal: Principal, segment_id: int) -> tuple[str, int]:
+    """CSV of the members with only the columns `principal`'s role may see."""
+    return export_csv(session, segment_id, with_pii=_may_see_pii(principal), principal=principal)
 
 
 def history(session: Session, segment_id: int, days: int = 90) -> HistoryRead:
@@ -700,3 +712,8 @@ def overview(session: Session) -> list[SegmentRead]:
 def _queue_evaluation(session: Session) -> None:
     _listen(session)
     session.info[_EVALUATE_ALL] = True
+
+
+def trends(session: Session, days: int = 7) -> dict[int, tuple[int, int]]:
+    """Per segment: entries and exits over the last `days` days."""
+    return repo.moves_since(session, utcnow() - timedelta(days=days))

@@ -23,7 +23,7 @@ SECTIONS = (
     Section("Collect", "/collect", "sources:manage"),
     Section("Import", "/collect/imports", "data:import"),
     Section("Analytics", "/analytics", "dashboard:read", ready=False),
-    Section("Segments", "/segments", "customers:read", ready=False),
+    Section("Segments", "/segments", "customers:read"),
     Section("Recommendations", "/recommend", "customers:read"),
     Section("Engage", "/engage", "customers:read", ready=False),
     Section("Support", "/support", "customers:pii", ready=False),
