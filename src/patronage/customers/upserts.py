@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Session
 from patronage.customers import pii
 from patronage.customers.bulk import insert_customers
 from patronage.customers.models import Customer, Identity
+from patronage.kit.bulkwrite import write_columns
 from patronage.kit.clock import utcnow
 from patronage.kit.lookup import rows_by_keys
 from patronage.kit.normalize import normalize_email
@@ -134,6 +136,32 @@ def upsert_customers(
             index_elements=["kind", "value"]
         )
         first_seen = utcnow()
+        if session.get_bind().dialect.name == "postgresql":
+            # COPY, like the customers themselves, of the ids nobody holds yet (an alias may
+            # hold one); one claimed by another transaction meanwhile fails the whole import
+            # (run it again), as a user_id inserted meanwhile does
+            held = {
+                str(v)
+                for (v,) in rows_by_keys(
+                    session,
+                    select(Identity.value).where(Identity.kind == USER_ID),
+                    Identity.value,
+                    [i["value"] for i in identities],
+                )
+            }
+            identities = [i for i in identities if i["value"] not in held]
+            write_columns(
+                session,
+                Identity.__table__,  # type: ignore[arg-type]
+                {
+                    "customer_id": np.array([i["customer_id"] for i in identities], np.int64),
+                    "kind": [USER_ID] * len(identities),
+                    "value": [i["value"] for i in identities],
+                    "source": [source[:64]] * len(identities),
+                    "first_seen_at": [first_seen] * len(identities),
+                },
+            )
+            identities = []
         for start in range(0, len(identities), CHUNK):
             session.execute(
                 statement,

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import bindparam, delete, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -125,19 +125,10 @@ def upsert_orders(session: Session, orders: OrderColumns, items: ItemColumns) ->
             changed.append({"_id": stored[0], **row})
     counts.inserted, counts.updated = len(fresh), len(changed)
     counts.unchanged = n - len(fresh) - len(changed)
-    statement = _insert(session).on_conflict_do_nothing(index_elements=["external_id"])
-    for start in range(0, len(fresh), CHUNK):
-        chunk = [
-            {
-                **r,
-                "discount_minor": 0,
-                "shipping_minor": 0,
-                "tax_minor": 0,
-                "updated_at": now,
-            }
-            for r in fresh[start : start + CHUNK]
-        ]
-        session.execute(statement, chunk)
+    new_ids: dict[str, int] = {}
+    if fresh:
+        rows = [i for i, e in enumerate(orders.external_id) if e not in current]
+        new_ids = _write_fresh(session, orders, rows, now)
     if changed:
         table = Order.__table__
         session.connection().execute(
@@ -146,12 +137,58 @@ def upsert_orders(session: Session, orders: OrderColumns, items: ItemColumns) ->
             .values(updated_at=now),
             changed,
         )
-    ids = order_ids(session, orders.external_id)
+    ids = {e: int(row[0]) for e, row in current.items()}
+    ids.update(new_ids)
     order_id = np.array([ids[e] for e in orders.external_id], dtype=np.int64)
     known = set(current)
     is_old = np.array([e in known for e in orders.external_id], dtype=bool)
     counts.lines_written = _sync_items(session, order_id, is_old, items)
     return counts
+
+
+def _write_fresh(
+    session: Session, orders: OrderColumns, rows: list[int], now: datetime
+) -> dict[str, int]:
+    """New orders by the columnar bulk path (COPY on PostgreSQL, with ids drawn from the
+    table's sequence; raw executemany on SQLite), external id -> id. An order another
+    transaction inserts meanwhile makes the unique index refuse the batch: the import fails
+    whole and can simply be run again."""
+    count = len(rows)
+    take = np.array(rows, dtype=np.int64)
+    external = [orders.external_id[i] for i in rows]
+    zeros = np.zeros(count, dtype=np.int64)
+    columns: dict[str, Any] = {}
+    postgres = session.get_bind().dialect.name == "postgresql"
+    if postgres:
+        drawn = session.execute(
+            text(
+                "SELECT nextval(pg_get_serial_sequence('orders', 'id')) FROM generate_series(1, :n)"
+            ),
+            {"n": count},
+        ).scalars()
+        columns["id"] = np.fromiter((int(i) for i in drawn), dtype=np.int64, count=count)
+    write_columns(
+        session,
+        Order.__table__,  # type: ignore[arg-type]
+        {
+            **columns,
+            "external_id": external,
+            "customer_id": orders.customer_id[take],
+            "status": [orders.status[i] for i in rows],
+            "currency": [orders.currency[i] for i in rows],
+            "subtotal_minor": orders.subtotal_minor[take],
+            "discount_minor": zeros,
+            "shipping_minor": zeros,
+            "tax_minor": zeros,
+            "total_minor": orders.total_minor[take],
+            "placed_at": orders.placed_at[take],
+            "cancelled_at": orders.cancelled_at[take],
+            "updated_at": [now] * count,
+        },
+    )
+    if postgres:
+        return dict(zip(external, columns["id"].tolist(), strict=True))
+    return order_ids(session, external)
 
 
 def _sync_items(
