@@ -171,10 +171,12 @@ def _csv(text: bytes, mapping: Mapping) -> Frame:
         ragged.append(1)
         return "skip"
 
-    try:
-        table = pacsv.read_csv(
+    def read(block_size: int | None) -> pa.Table:
+        return pacsv.read_csv(
             io.BytesIO(text),
-            read_options=pacsv.ReadOptions(column_names=names, skip_rows=skip),
+            read_options=pacsv.ReadOptions(
+                column_names=names, skip_rows=skip, block_size=block_size
+            ),
             parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=invalid),
             convert_options=pacsv.ConvertOptions(
                 column_types={n: pa.string() for n in names},
@@ -183,18 +185,40 @@ def _csv(text: bytes, mapping: Mapping) -> Frame:
                 quoted_strings_can_be_null=True,
             ),
         )
+
+    try:
+        try:
+            table = read(None)
+        except pa.ArrowInvalid as exc:
+            if "straddling" not in str(exc):
+                raise
+            # a row longer than a read block (a huge field): one block for the whole file
+            ragged.clear()
+            table = read(len(text) + 1)
     except pa.ArrowInvalid:
         ragged.append(1)
     if ragged:
         # the slow path, only for broken files: which rows, by number
         reader = csv.reader(io.StringIO(text.decode("utf-8")), delimiter=delimiter)
-        rows = list(reader)[skip:]
+        try:
+            rows = list(reader)[skip:]
+        except csv.Error as exc:
+            raise ValidationFailed(
+                f"line {reader.line_num} cannot be read as CSV ({_csv_reason(exc)})"
+            ) from None
         numbers = [i + 1 for i, r in enumerate(rows) if r]
         return _rows(names, [r for r in rows if r], numbers)
     columns = {n: table.column(n).combine_chunks() for n in names}
     columns = {n: _empty_is_null(a) for n, a in columns.items()}
     rows = table.num_rows
     return Frame(columns, rows, np.arange(1, rows + 1, dtype=np.int64))
+
+
+def _csv_reason(exc: csv.Error) -> str:
+    message = str(exc)
+    if "field larger than field limit" in message:
+        return f"a field over {csv.field_size_limit():,} characters in a malformed row"
+    return message.split(":")[0][:80]
 
 
 def _jsonl(text: bytes) -> Frame:
