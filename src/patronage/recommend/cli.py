@@ -17,10 +17,18 @@ recommend = typer.Typer(help="Recommendations: build, evaluate, show.", no_args_
 
 @recommend.command("build")
 @friendly_errors
-def build() -> None:
+def build(
+    engine: Annotated[
+        str | None,
+        typer.Option(
+            help="where the similar-items table is computed: duckdb (in process), spark; "
+            "default: PATRONAGE_ANALYTICS_ENGINE"
+        ),
+    ] = None,
+) -> None:
     """Rebuild every recommendation table now and make it the one served."""
     with console.status("fitting and writing the recommendation tables…"):
-        result = service.build()
+        result = service.build(engine=engine)
     console.print(
         f"build {result.id} is current: {result.rows:,} rows from "
         f"{result.order_lines:,} order lines in {result.detail}"

@@ -23,10 +23,11 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 from sqlalchemy.orm import Session
 
+from patronage.config import get_settings
 from patronage.db import transaction
 from patronage.errors import NotFound, ValidationFailed
 from patronage.kit.clock import utcnow
-from patronage.recommend import evaluation, serving
+from patronage.recommend import evaluation, serving, spark
 from patronage.recommend import repository as repo
 from patronage.recommend.algorithms.cooccurrence import cross_sell, frequently_bought_together
 from patronage.recommend.algorithms.item_to_item import ItemToItem
@@ -120,10 +121,28 @@ def _pairs(
     ]
 
 
+def similar_items(B: sp.csr_matrix, engine: str) -> sp.csr_matrix:
+    """The also-bought table (the default item-to-item model) on the chosen engine."""
+    model = ItemToItem()
+    if spark.check_engine(engine) != "spark":
+        return model.fit(B).neighbours_
+    return spark.similar_items(
+        B,
+        similarity=model.similarity,
+        k=model.n_neighbours,
+        min_co_buyers=model.min_co_buyers,
+        alpha=model.alpha,
+    )
+
+
 def compute_tables(
-    lines: repo.OrderLines, products: list[repo.ProductFacts], build_id: int
+    lines: repo.OrderLines,
+    products: list[repo.ProductFacts],
+    build_id: int,
+    engine: str = "duckdb",
 ) -> Tables:
-    """Every served table, fitted in memory from the order lines and the catalogue."""
+    """Every served table, fitted from the order lines and the catalogue: the similar-items
+    table on `engine` (Spark, or in process for duckdb / database), the rest in process."""
     ids = np.array([p.id for p in products], dtype=np.int64)
     if ids.size == 0 or lines.product.size == 0:
         return Tables([], [], [])
@@ -134,9 +153,9 @@ def compute_tables(
     bought = build_interactions(
         lines.customer, lines.product, lines.quantity, item_ids=ids, weight="binary"
     )
-    model = ItemToItem().fit(bought.matrix)
     item = np.searchsorted(ids, lines.product)
-    similar = _pairs(model.neighbours_, ids, "also_bought", DEFAULT_MODEL, build_id)
+    table = similar_items(bought.matrix, engine)
+    similar = _pairs(table, ids, "also_bought", DEFAULT_MODEL, build_id)
     complements = cross_sell(lines.customer, item, lines.placed_at, categories, n_items=ids.size)
     similar += _pairs(complements, ids, "cross_sell", serving.CROSS_SELL, build_id)
     dearer = upsell(bought.matrix, categories, prices)
@@ -183,12 +202,17 @@ def compute_tables(
     return Tables(similar, together, popular)
 
 
-def build(on_written: Callable[[int], None] | None = None) -> BuildRead:
+def build(
+    on_written: Callable[[int], None] | None = None, *, engine: str | None = None
+) -> BuildRead:
     """Rebuild every table under a new build id and make it current (see the module doc).
 
-    `on_written(build_id)` runs after the rows are written and before the flip (tests read
-    through serving there to show the half-built tables are not served).
+    `engine`: where the similar-items table is computed (default: the analytics engine
+    setting, `PATRONAGE_ANALYTICS_ENGINE`). `on_written(build_id)` runs after the rows are
+    written and before the flip (tests read through serving there to show the half-built
+    tables are not served).
     """
+    engine = spark.check_engine(engine or get_settings().analytics_engine)
     started = time.perf_counter()
     with transaction() as session:
         build_id = repo.start_build(session, DEFAULT_MODEL, utcnow()).id
@@ -196,7 +220,7 @@ def build(on_written: Callable[[int], None] | None = None) -> BuildRead:
         with transaction() as session:
             lines = repo.order_lines(session)
             products = repo.all_products(session)
-        tables = compute_tables(lines, products, build_id)
+        tables = compute_tables(lines, products, build_id, engine)
         for model, rows in (
             (SimilarItem, tables.similar),
             (BoughtTogether, tables.together),
@@ -214,7 +238,7 @@ def build(on_written: Callable[[int], None] | None = None) -> BuildRead:
                 finished_at=utcnow(),
                 rows=tables.rows,
                 order_lines=int(lines.product.size),
-                detail=f"{time.perf_counter() - started:.1f} s",
+                detail=f"{time.perf_counter() - started:.1f} s ({engine})",
             )
             repo.flip(session, build_id)
     except BaseException as exc:

@@ -161,6 +161,32 @@ def build_table(
     num_threads: int = 1,
 ) -> sp.csr_matrix:
     """Top-k related items per item from a binary users x items matrix."""
+    co, scores = pair_scores(
+        B,
+        similarity=similarity,
+        min_co_buyers=min_co_buyers,
+        alpha=alpha,
+        block_items=block_items,
+        num_threads=num_threads,
+    )
+    table = sp.csr_matrix((scores.astype(np.float32), co.indices, co.indptr), shape=co.shape)
+    return top_k_per_row(table, k)
+
+
+def pair_scores(
+    B: sp.csr_matrix,
+    *,
+    similarity: Similarity,
+    min_co_buyers: int = 1,
+    alpha: float = 0.0,
+    block_items: int = 2048,
+    num_threads: int = 1,
+) -> tuple[sp.csr_matrix, NDArray[np.float64]]:
+    """The co-buyer counts N (CSR) and the float64 score of each of its stored pairs.
+
+    The table keeps the scores as float32 (`build_table`); the Spark build is checked against
+    these float64 values (tests/recommend/test_spark.py).
+    """
     co = co_buyers(B, min_count=min_co_buyers, block_items=block_items, num_threads=num_threads)
     n_items = B.shape[1]
     buyers = np.bincount(B.indices, minlength=n_items).astype(np.float64)
@@ -175,9 +201,7 @@ def build_table(
     else:
         e_xy = expected.at(rows, cols)
         scores = (n_xy - e_xy) / np.sqrt(e_xy)
-    del rows, cols, n_xy
-    table = sp.csr_matrix((scores.astype(np.float32), co.indices, co.indptr), shape=co.shape)
-    return top_k_per_row(table, k)
+    return co, np.asarray(scores, dtype=np.float64)
 
 
 def co_buyers(
