@@ -35,7 +35,13 @@ from patronage.recommend.algorithms.popular import trending, trending_by_categor
 from patronage.recommend.algorithms.upsell import upsell
 from patronage.recommend.interactions import build_interactions, temporal_split
 from patronage.recommend.models import BoughtTogether, SimilarItem, Trending
-from patronage.recommend.schemas import BuildRead, CtrReport, CtrRow, RecommendationList
+from patronage.recommend.schemas import (
+    MAX_ID,
+    BuildRead,
+    CtrReport,
+    CtrRow,
+    RecommendationList,
+)
 
 log = logging.getLogger("patronage.recommend")
 
@@ -313,6 +319,28 @@ def show(session: Session, product_id: int, limit: int = 10) -> dict[str, Recomm
         "also bought": also_bought(session, product_id, limit=limit),
         "upsell": upsell_for(session, product_id, limit=limit),
         "bought together": basket(session, [product_id], limit=limit),
+    }
+
+
+def product(session: Session, product_id: int) -> repo.ProductFacts:
+    """One product's catalogue facts (the console's product page)."""
+    found = repo.products(session, [product_id]) if 1 <= product_id <= MAX_ID else {}
+    if product_id not in found:
+        raise NotFound(f"no product {product_id}")
+    return found[product_id]
+
+
+def customer_lists(
+    session: Session, customer_id: int, limit: int = 5
+) -> dict[str, RecommendationList]:
+    """For you and cross-sell for one customer (the customer page). Without personalisation
+    consent or history both would be the same trending list: it is shown once."""
+    personal = for_you(session, customer_id, limit=limit)
+    if not personal.personalised:
+        return {"popular right now": personal}
+    return {
+        "for you": personal,
+        "cross-sell": cross_sell_for(session, customer_id, limit=limit),
     }
 
 

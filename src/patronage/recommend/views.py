@@ -68,6 +68,23 @@ def build_now(principal: Principal = require(Permission.JOBS_RUN)) -> Response:
     return RedirectResponse("/recommend?queued=true", status_code=303)
 
 
+@router.get("/recommend/products/{product_id}")
+def product_page(
+    request: Request,
+    product_id: Id,
+    principal: Principal = require(Permission.CUSTOMERS_READ),
+    session: Session = SessionDep,
+) -> HTMLResponse:
+    """The product page: also bought, upsell and bought together for one product."""
+    try:
+        product = service.product(session, product_id)
+    except NotFound as exc:
+        context = {"product": None, "lists": None, "missing": exc.detail}
+        return render(request, "recommend/product.html", context, status_code=404)
+    context = {"product": product, "lists": service.show(session, product_id), "missing": None}
+    return render(request, "recommend/product.html", context)
+
+
 @router.get("/recommend/customers/{customer_id}")
 def customer_card(
     request: Request,
@@ -75,6 +92,7 @@ def customer_card(
     principal: Principal = require(Permission.CUSTOMERS_READ),
     session: Session = SessionDep,
 ) -> HTMLResponse:
-    """HTMX: the "Recommended for this customer" card of the customer page."""
-    result = service.for_you(session, customer_id, limit=5)
-    return render(request, "recommend/_customer.html", {"r": result})
+    """HTMX: the recommendations card of the customer page: for you and cross-sell, or one
+    non-personalised list (trending, with the reason) for a customer without consent."""
+    context = {"lists": service.customer_lists(session, customer_id, limit=5)}
+    return render(request, "recommend/_customer.html", context)
