@@ -103,21 +103,26 @@ def test_bad_uploads_get_clear_errors(client, staff):
     assert _count("orders") == 0
 
 
-def test_large_uploads_run_as_a_job(client, staff, monkeypatch):
-    queued: list[tuple[int, str]] = []
-    monkeypatch.setattr(imports, "INLINE_BYTES", 10)
-    from patronage.collect import tasks
+def test_large_uploads_run_as_a_job_with_progress(client, staff, monkeypatch, tmp_path):
+    from patronage import jobs
 
-    job = tasks.import_run
-    monkeypatch.setattr(tasks, "import_run", lambda run_id, action: queued.append((run_id, action)))
-    r = _upload(client, staff["admin"])
-    assert r.status_code == 202
-    assert r.json()["status"] == "queued"
-    assert queued == [(r.json()["id"], "import")]
-    # what the worker does: run it, with progress in the row
-    job.call_local(r.json()["id"], "import")
-    after = client.get(f"/api/imports/{r.json()['id']}", headers=bearer(staff["admin"])).json()
+    monkeypatch.setattr(imports, "INLINE_BYTES", 10)
+    huey = jobs.make_huey(url=f"sqlite:///{tmp_path / 'q.db'}", name="imports")
+    jobs.set_huey(huey)
+    try:
+        r = _upload(client, staff["admin"])
+        assert r.status_code == 202
+        run_id = r.json()["id"]
+        assert r.json()["status"] == "queued"
+        pending = huey.pending()
+        assert [t.name for t in pending] == ["collect.import_run"]
+        huey.execute(pending[0])  # what `patronage worker` does
+    finally:
+        jobs.set_huey(None)
+    after = client.get(f"/api/imports/{run_id}", headers=bearer(staff["admin"])).json()
     assert (after["status"], after["progress_done"], after["progress_total"]) == ("aborted", 3, 3)
+    assert after["rejects"] == [{"row": 3, "column": "Quantity", "reason": "not a whole number"}]
+    assert after["finished_at"] is not None
 
 
 def test_body_limit_of_the_upload_route(client, staff):
