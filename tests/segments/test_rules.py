@@ -280,7 +280,7 @@ def test_limits_are_checked_before_parsing_and_fast() -> None:
     started = time.perf_counter()
     assert problems(wide) == [{"path": "$", "problem": "a rule has at most 200 conditions"}]
     assert problems(deep)[0]["problem"] == "conditions nest at most 10 levels deep"
-    assert time.perf_counter() - started < 0.5
+    assert time.perf_counter() - started < 2.0  # milliseconds when idle; the CI box is shared
     assert problems("{not json") == [{"path": "$", "problem": "the rule is not JSON"}]
     assert problems([1]) == [{"path": "$", "problem": "a condition is a JSON object"}]
 

@@ -210,22 +210,19 @@ class Compiler:
             s = self.t["rfm"]
             return c.id.isin(s.filter(self._list(node.segments).contains(s.segment)).customer_id)
         if isinstance(node, r.Event):
-            e = self._events(node.event, node.where)
-            if node.within_days is not None:
-                e = e.filter(e.timestamp >= self._since(node.within_days))
+            e = self._events(node.event, node.where, node.within_days)
             if node.at_least > 1:
                 counted = e.group_by("customer_id").agg(n=e.count())
                 e = counted.filter(counted.n >= self._p(node.at_least, dt.int64))
             return c.id.isin(e.customer_id)
         if isinstance(node, r.NotDone):
-            e = self._events(node.event, node.where)
             if node.since_days is not None:
                 cutoff = self._since(node.since_days)
             else:
                 assert node.since is not None
                 start = datetime(node.since.year, node.since.month, node.since.day)
                 cutoff = self._p(start, dt.timestamp)
-            return ~c.id.isin(e.filter(e.timestamp >= cutoff).customer_id)
+            return ~c.id.isin(self._events(node.event, node.where, cutoff=cutoff).customer_id)
         if isinstance(node, r.BoughtCategory):
             o = self._orders(node.within_days)
             items = self.t["order_items"]
@@ -247,9 +244,7 @@ class Compiler:
                 return ~c.id.isin(totals.filter(~hit).customer_id)
             return c.id.isin(totals.filter(hit).customer_id)
         if isinstance(node, r.Consent):
-            latest = self._consents().filter(
-                lambda t: t.purpose == self._p(node.purpose.value, dt.string)
-            )
+            latest = self._consents(node.purpose.value)
             default = DEFAULTS[Purpose(node.purpose)]
             if node.granted == default:
                 # the default holds unless the latest record says otherwise
@@ -257,9 +252,20 @@ class Compiler:
             return c.id.isin(latest.filter(latest.granted == node.granted).customer_id)
         raise AssertionError(f"unhandled condition {type(node).__name__}")  # pragma: no cover
 
-    def _events(self, name: str, where: list[r.PropertyFilter]) -> ir.Table:
+    def _events(
+        self,
+        name: str,
+        where: list[r.PropertyFilter],
+        within_days: int | None = None,
+        cutoff: Any = None,
+    ) -> ir.Table:
+        # cheap tests first: the name and the window, then the properties (JSON parsing)
         e = self.t["events"]
         e = e.filter(e.name == self._p(name, dt.string))
+        if within_days is not None:
+            cutoff = self._since(within_days)
+        if cutoff is not None:
+            e = e.filter(e.timestamp >= cutoff)
         for f in where:
             e = e.filter(self._property(e, f).fill_null(False))
         return e
@@ -280,11 +286,13 @@ class Compiler:
             o = o.filter(o.placed_at >= self._since(within_days))
         return o
 
-    def _consents(self) -> ir.Table:
+    def _consents(self, purpose: str) -> ir.Table:
+        """The latest record of `purpose` per customer (purpose filtered before ranking)."""
         s = self.t["consents"]
+        s = s.filter(s.purpose == self._p(purpose, dt.string))
         ranked = s.mutate(
             rank=ibis.row_number().over(
-                group_by=[s.customer_id, s.purpose],
+                group_by=[s.customer_id],
                 order_by=[ibis.desc(s.recorded_at), ibis.desc(s.id)],
             )
         )

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from patronage.segments.models import Segment, SegmentMembership, SegmentMembershipEvent
@@ -120,14 +120,27 @@ def log(session: Session, rows: Sequence[tuple[int, int, str]], at: datetime) ->
     )
 
 
-def bump_size(session: Session, segment_id: int, delta: int) -> None:
-    if delta:
+def bump_sizes(session: Session, deltas: dict[int, int]) -> None:
+    """size += delta per segment, in one statement (atomic against concurrent refreshes)."""
+    rows = [{"b_id": sid, "b_delta": d} for sid, d in sorted(deltas.items()) if d]
+    if rows:
+        t = cast(Table, Segment.__table__)
         session.execute(
-            update(Segment)
-            .where(Segment.id == segment_id)
-            .values(size=Segment.size + delta)
-            .execution_options(synchronize_session=False)
+            t.update()
+            .where(t.c.id == bindparam("b_id"))
+            .values(size=t.c.size + bindparam("b_delta")),
+            rows,
         )
+
+
+def signature(session: Session) -> list[tuple[int, datetime, list[str]]]:
+    """What identifies the stored segments' rules and topics (for caches)."""
+    return [
+        (i, at, topics)
+        for i, at, topics in session.execute(
+            select(Segment.id, Segment.updated_at, Segment.topics).order_by(Segment.id)
+        )
+    ]
 
 
 def members_page(

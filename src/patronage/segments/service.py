@@ -144,6 +144,32 @@ def _catalogue(session: Session) -> _Catalogue:
     return _Catalogue(repo.all_segments(session))
 
 
+@dataclass(frozen=True)
+class _Live:
+    """A segment as the per-customer refresh needs it (no ORM object: cached across
+    sessions)."""
+
+    id: int
+    topics: frozenset[str]
+
+
+_live: dict[str, tuple[Any, list[_Live], dict[int, r.Node]]] = {}
+
+
+def _live_catalogue(session: Session) -> tuple[list[_Live], dict[int, r.Node]]:
+    """Every segment and its rule, cached per database until a segment changes: an event
+    must not pay for loading and parsing 200 rules."""
+    key = str(session.get_bind().engine.url)
+    sig = repo.signature(session)
+    cached = _live.get(key)
+    if cached is not None and cached[0] == sig:
+        return cached[1], cached[2]
+    cat = _catalogue(session)
+    live = [_Live(s.id, frozenset(s.topics or ())) for s in cat.segments.values()]
+    _live[key] = (sig, live, dict(cat.rules))
+    return live, dict(cat.rules)
+
+
 def _check_references(cat: _Catalogue, rule: r.Node, segment_id: int | None) -> None:
     """Every referenced segment exists, and no chain of references comes back."""
     graph = {sid: r.segment_refs(rule) for sid, rule in cat.rules.items()}
@@ -464,41 +490,56 @@ def refresh_customers(
     """Re-evaluate these customers in the segments `topics` can affect (all without topics),
     from their own rows; returns the number of entries and exits written."""
     now = (now or utcnow()).astimezone(UTC)
-    cat = _catalogue(session)
-    chosen = affected(cat.segments.values(), topics)
+    live, rules = _live_catalogue(session)
+    chosen = [s for s in live if topics is None or topics & s.topics]
     if not chosen or not customer_ids:
         return 0
-    needed = [x for s in chosen for x in cat.closure(cat.rules[s.id])]
+
+    def lookup(segment_id: int) -> r.Node:
+        if segment_id not in rules:
+            raise ValidationFailed(f"segment {segment_id} does not exist")
+        return rules[segment_id]
+
+    needed = _expand([rules[s.id] for s in chosen], lookup)
     tables, names = engine.needs(needed)
-    if "rfm" in tables or "scores" in tables or "features" in tables:
-        tables |= {"rfm", "scores", "features"}
     facts = engine.load_facts(session, customer_ids, tables, names)
-    compiler = LocalCompiler(now, rules=cat.lookup, percentile=engine.store_percentiles(session))
+    compiler = LocalCompiler(now, rules=lookup, percentile=engine.store_percentiles(session))
     current = repo.current_of(session, customer_ids, [s.id for s in chosen])
     changes: list[MembershipChange] = []
     entered: list[tuple[int, int]] = []
+    deltas: dict[int, int] = {}
     for segment in chosen:
-        predicate = compiler.compile(cat.rules[segment.id])
+        predicate = compiler.compile(rules[segment.id])
         gone: list[int] = []
-        delta = 0
         for cid in customer_ids:
             inside = cid in facts and predicate(facts[cid])
             was = (segment.id, cid) in current
             if inside and not was:
                 entered.append((segment.id, cid))
                 changes.append(MembershipChange(segment.id, cid, "entered", now))
-                delta += 1
             elif was and not inside:
                 gone.append(cid)
                 changes.append(MembershipChange(segment.id, cid, "left", now))
-                delta -= 1
-        repo.leave(session, segment.id, gone, now)
-        repo.bump_size(session, segment.id, delta)
+        if gone:
+            repo.leave(session, segment.id, gone, now)
+        deltas[segment.id] = sum(1 for s, _ in entered if s == segment.id) - len(gone)
     repo.enter(session, entered, now)
     repo.log(session, [(c.segment_id, c.customer_id, c.kind) for c in changes], now)
+    repo.bump_sizes(session, deltas)
     session.flush()
     _publish(session, changes)
     return len(changes)
+
+
+def _expand(roots: list[r.Node], lookup: Callable[[int], r.Node]) -> list[r.Node]:
+    out, stack, seen = list(roots), [i for x in roots for i in r.segment_refs(x)], set()
+    while stack:
+        sid = stack.pop()
+        if sid not in seen:
+            seen.add(sid)
+            out.append(lookup(sid))
+            stack.extend(r.segment_refs(out[-1]))
+    return out
 
 
 _PENDING = "segments_pending"
