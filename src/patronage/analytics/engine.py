@@ -319,8 +319,10 @@ def spark_session() -> Any:
             .config("spark.sql.shuffle.partitions", str(get_settings().spark_shuffle_partitions))
             .config("spark.sql.session.timeZone", "UTC")
             .config("spark.sql.ansi.enabled", "false")
+            .config("spark.ui.showConsoleProgress", "false")
             .getOrCreate()
         )
+        _spark.sparkContext.setLogLevel("ERROR")
     return _spark
 
 

@@ -192,6 +192,13 @@ def _refresh_read(row: Any) -> RefreshRead:
     return read.model_copy(update={"details": details})
 
 
+def request_refresh() -> None:
+    """Queue an analytics refresh for a worker."""
+    from patronage.analytics import tasks  # the job module imports this one
+
+    tasks.refresh_now()
+
+
 def latest_refresh(session: Session) -> RefreshRead | None:
     row = repo.latest_refresh(session)
     return _refresh_read(row) if row is not None else None

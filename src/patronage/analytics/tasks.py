@@ -54,6 +54,10 @@ def nightly_refresh() -> None:
     No catch-up on worker start (unlike the snapshot): a refresh is heavy, and a missed night
     is visible (`analytics show` gives its time); `service.analytics_refresh_missed` tells.
     """
+    _refresh()
+
+
+def _refresh() -> None:
     with transaction() as session:
         result = service.refresh_customer_analytics(session)
     log.info(
@@ -62,3 +66,9 @@ def nightly_refresh() -> None:
         result.buyers,
         result.duration_ms,
     )
+
+
+@jobs.task(name="analytics.refresh")
+def refresh_now() -> None:
+    """An analytics refresh now, on demand (the Analytics page's "Refresh now")."""
+    _refresh()

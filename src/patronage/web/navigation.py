@@ -22,7 +22,7 @@ SECTIONS = (
     Section("Customers", "/customers", "customers:read"),
     Section("Collect", "/collect", "sources:manage"),
     Section("Import", "/collect/imports", "data:import"),
-    Section("Analytics", "/analytics", "dashboard:read", ready=False),
+    Section("Analytics", "/analytics", "dashboard:read"),
     Section("Segments", "/segments", "customers:read"),
     Section("Recommendations", "/recommend", "customers:read"),
     Section("Engage", "/engage", "customers:read", ready=False),
