@@ -1,7 +1,7 @@
 """Benchmark: also-bought and for-you through HTTP at a fixed request rate (open loop).
 
     .venv/bin/python benchmarks/recommend_serving.py [--customers 20000] [--rate 500]
-        [--seconds 20] [--workers 2] [--connections 64] [--data-dir DIR] [--keep]
+        [--seconds 20] [--workers 2] [--connections 16] [--data-dir DIR] [--keep]
 
 Generates the demo shop (`patronage demo --no-serve`, seed 42) into a SQLite database in
 --data-dir (default: a temporary directory, deleted at the end; an existing database there
@@ -299,7 +299,13 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=TARGET_RATE)
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument(
+        "--connections",
+        type=int,
+        default=16,
+        help="keep-alive connections (more than ~30 per server worker starve the worker: "
+        "its 40 threads all wait for one of SQLAlchemy's 15 pooled connections)",
+    )
     parser.add_argument("--seed", type=int, default=500)
     parser.add_argument("--data-dir", default=None, help="kept; an existing shop is reused")
     args = parser.parse_args()
