@@ -163,7 +163,7 @@ class DuckDBEngine:
 
     def compiler(self, rules: RuleLookup, percentile: PercentileLookup) -> Compiler:
         tables = {name: self.backend.table(name) for name in TABLES}
-        return Compiler(tables, rules=rules, percentile=percentile)
+        return Compiler(tables, rules=rules, percentile=percentile, json_text=True)
 
     def members(self, compiler: Compiler, rule: r.Node) -> list[int]:
         expr = compiler.members(rule)
