@@ -109,7 +109,8 @@ def parse_properties(text: str | None) -> Any:
 
 
 class LocalCompiler:
-    """Compiles rules to Python predicates over `Facts`, relative to `now`."""
+    """Compiles rules to Python predicates over `Facts`, relative to `self.now` at the time
+    they run (so compiled predicates can be kept and reused: set `now` before each use)."""
 
     def __init__(self, now: datetime, *, rules: RuleLookup, percentile: PercentileLookup) -> None:
         self.now = naive_utc(now)
@@ -139,10 +140,10 @@ class LocalCompiler:
         if isinstance(node, r.Trait):
             trait = node
             if trait.field == "age":
-                year = self.now.year
 
                 def age(x: Facts) -> bool:
                     born = x.traits.get("birth_year")
+                    year = self.now.year
                     return compare(None if born is None else year - born, trait.op, trait.value)
 
                 return age
@@ -173,9 +174,9 @@ class LocalCompiler:
             return lambda x: x.rfm is not None and x.rfm.get("segment") in wanted
         if isinstance(node, r.Event):
             ev = node
-            cutoff = self._since(ev.within_days) if ev.within_days is not None else None
 
             def performed(x: Facts) -> bool:
+                cutoff = self._since(ev.within_days) if ev.within_days is not None else None
                 n = 0
                 for name, ts, props in x.events:
                     if name != ev.event or (cutoff is not None and ts < cutoff):
@@ -189,31 +190,34 @@ class LocalCompiler:
             return performed
         if isinstance(node, r.NotDone):
             nd = node
-            if nd.since_days is not None:
-                since = self._since(nd.since_days)
-            else:
-                assert nd.since is not None
-                since = datetime(nd.since.year, nd.since.month, nd.since.day)
-            return lambda x: (
-                not any(
+            fixed = datetime(nd.since.year, nd.since.month, nd.since.day) if nd.since else None
+
+            def not_done(x: Facts) -> bool:
+                since = fixed or self._since(nd.since_days or 0)
+                return not any(
                     name == nd.event and ts >= since and all(_property(p, f) for f in nd.where)
                     for name, ts, p in x.events
                 )
-            )
+
+            return not_done
         if isinstance(node, r.BoughtCategory):
             bc = node
-            cutoff = self._since(bc.within_days) if bc.within_days is not None else None
-            return lambda x: any(
-                status != "cancelled"
-                and (cutoff is None or placed >= cutoff)
-                and bc.category_id in cats
-                for placed, _, status, cats in x.orders
-            )
+
+            def bought(x: Facts) -> bool:
+                cutoff = self._since(bc.within_days) if bc.within_days is not None else None
+                return any(
+                    status != "cancelled"
+                    and (cutoff is None or placed >= cutoff)
+                    and bc.category_id in cats
+                    for placed, _, status, cats in x.orders
+                )
+
+            return bought
         if isinstance(node, r.Spent):
             sp = node
-            cutoff = self._since(sp.within_days) if sp.within_days is not None else None
 
             def spent(x: Facts) -> bool:
+                cutoff = self._since(sp.within_days) if sp.within_days is not None else None
                 total = sum(
                     amount
                     for placed, amount, status, _ in x.orders

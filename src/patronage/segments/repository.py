@@ -133,14 +133,13 @@ def bump_sizes(session: Session, deltas: dict[int, int]) -> None:
         )
 
 
-def signature(session: Session) -> list[tuple[int, datetime, list[str]]]:
-    """What identifies the stored segments' rules and topics (for caches)."""
-    return [
-        (i, at, topics)
-        for i, at, topics in session.execute(
-            select(Segment.id, Segment.updated_at, Segment.topics).order_by(Segment.id)
-        )
-    ]
+def signature(session: Session) -> tuple[Any, ...]:
+    """Changes whenever a segment is created, deleted or changed (rule, topics: updates
+    touch `updated_at`), for caches of parsed rules."""
+    row = session.execute(
+        select(func.count(), func.max(Segment.id), func.max(Segment.updated_at))
+    ).one()
+    return tuple(row)
 
 
 def members_page(

@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from patronage.kit.pagination import PageMeta, PageRequest
 from patronage.segments import builtins, engine
 from patronage.segments import repository as repo
 from patronage.segments import rules as r
+from patronage.segments.compiler import naive_utc
 from patronage.segments.local import LocalCompiler
 from patronage.segments.models import Segment
 from patronage.segments.schemas import (
@@ -154,6 +156,9 @@ class _Live:
 
 
 _live: dict[str, tuple[Any, list[_Live], dict[int, r.Node]]] = {}
+# compiled per-customer predicates, per database: (signature, expiry, compiler, predicates)
+_compiled: dict[tuple[str, int], tuple[Any, float, LocalCompiler, dict[int, Any]]] = {}
+COMPILED_TTL = 60.0  # percentile thresholds are baked in: recompiled at least this often
 
 
 def _live_catalogue(session: Session) -> tuple[list[_Live], dict[int, r.Node]]:
@@ -318,8 +323,13 @@ def update_segment(
         cat = _catalogue(session)
         for other in cat.segments.values():
             other_rule = cat.rules[other.id]
-            other.topics = sorted(cat.topics(other_rule))
-            other.time_based = cat.time_based(other_rule)
+            topics = sorted(cat.topics(other_rule))
+            if topics != sorted(other.topics or ()) or other.time_based != cat.time_based(
+                other_rule
+            ):
+                other.topics = topics
+                other.time_based = cat.time_based(other_rule)
+                other.updated_at = segment.updated_at  # caches of the live segments notice
         session.flush()
         evaluate(session, segment.id, now=now, dependents=True)
     return get_segment(session, segment.id)
@@ -503,13 +513,23 @@ def refresh_customers(
     needed = _expand([rules[s.id] for s in chosen], lookup)
     tables, names = engine.needs(needed)
     facts = engine.load_facts(session, customer_ids, tables, names)
-    compiler = LocalCompiler(now, rules=lookup, percentile=engine.store_percentiles(session))
+    key = str(session.get_bind().engine.url)
+    slot = (key, threading.get_ident())  # the compiler's `now` is per thread
+    cached = _compiled.get(slot)
+    if cached is None or cached[0] != _live[key][0] or cached[1] < time.monotonic():
+        compiler = LocalCompiler(now, rules=lookup, percentile=engine.store_percentiles(session))
+        cached = (_live[key][0], time.monotonic() + COMPILED_TTL, compiler, {})
+        _compiled[slot] = cached
+    compiler, predicates = cached[2], cached[3]
+    compiler.now = naive_utc(now)
     current = repo.current_of(session, customer_ids, [s.id for s in chosen])
     changes: list[MembershipChange] = []
     entered: list[tuple[int, int]] = []
     deltas: dict[int, int] = {}
     for segment in chosen:
-        predicate = compiler.compile(rules[segment.id])
+        predicate = predicates.get(segment.id)
+        if predicate is None:
+            predicate = predicates[segment.id] = compiler.compile(rules[segment.id])
         gone: list[int] = []
         for cid in customer_ids:
             inside = cid in facts and predicate(facts[cid])
