@@ -388,7 +388,6 @@ def part_incremental(customers: int, segments: int, events: int, seed: int) -> d
     from patronage import db
     from patronage.collect.models import Event
     from patronage.segments import engine, service
-    from patronage.segments import rules as r
     from patronage.segments.schemas import SegmentCreate
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -449,7 +448,6 @@ def part_incremental(customers: int, segments: int, events: int, seed: int) -> d
                     eng.members(eng.compiler(cat.lookup, percentiles), rule)
                 eng.close()
                 ref.append(time.perf_counter() - t)
-        del r
     ms = np.array(latencies) * 1000
     return {
         "store_customers": customers,

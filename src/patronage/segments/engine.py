@@ -125,6 +125,7 @@ class DuckDBEngine:
 
         self.con = con
         self.backend = ibis.duckdb.from_connection(con)
+        self._tables: dict[str, Any] | None = None
 
     @classmethod
     def from_store(
@@ -162,8 +163,9 @@ class DuckDBEngine:
         con.unregister(f"{name}_arrow")
 
     def compiler(self, rules: RuleLookup, percentile: PercentileLookup) -> Compiler:
-        tables = {name: self.backend.table(name) for name in TABLES}
-        return Compiler(tables, rules=rules, percentile=percentile, json_text=True)
+        if self._tables is None:  # each lookup asks DuckDB's catalogue: once per engine
+            self._tables = {name: self.backend.table(name) for name in TABLES}
+        return Compiler(self._tables, rules=rules, percentile=percentile, json_text=True)
 
     def members(self, compiler: Compiler, rule: r.Node) -> list[int]:
         expr = compiler.members(rule)
