@@ -14,6 +14,7 @@ from fastapi import APIRouter, File, Form, Query, UploadFile
 from fastapi.responses import FileResponse, JSONResponse
 from sqlalchemy.orm import Session
 
+from patronage.auth import service as auth_service
 from patronage.auth.guard import require
 from patronage.auth.roles import Permission
 from patronage.auth.service import Principal
@@ -65,6 +66,7 @@ def upload(
         skip_invalid=skip_invalid,
     )
     queued = imports.start(run_id, "validate" if dry_run else "import")
+    auth_service.audit(session, principal, "import.upload", "import", str(run_id), {"kind": kind})
     return _answer(session, run_id, queued)
 
 
@@ -78,6 +80,7 @@ def confirm(
     """Import a validated (dry-run) upload."""
     session.commit()
     queued = imports.start(import_id, "import", skip_invalid=body.skip_invalid)
+    auth_service.audit(session, principal, "import.run", "import", str(import_id))
     return _answer(session, import_id, queued)
 
 

@@ -9,6 +9,7 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
+from patronage.auth import service as auth_service
 from patronage.auth.guard import require
 from patronage.auth.roles import Permission
 from patronage.auth.service import Principal
@@ -71,6 +72,7 @@ def upload(
     except ValidationFailed as exc:
         return _list(request, session, str(exc.detail), 422)
     imports.start(run_id, "validate")
+    auth_service.audit(session, principal, "import.upload", "import", str(run_id), {"kind": kind})
     return RedirectResponse(f"/collect/imports/{run_id}", status_code=303)
 
 
@@ -110,6 +112,7 @@ def confirm(
 ) -> Response:
     session.commit()
     imports.start(import_id, "import", skip_invalid=skip_invalid)
+    auth_service.audit(session, principal, "import.run", "import", str(import_id))
     return RedirectResponse(f"/collect/imports/{import_id}", status_code=303)
 
 
