@@ -136,3 +136,31 @@ def test_bad_input_exits_1_with_one_line(
     assert code == 1
     assert message in out
     assert "Traceback" not in out
+
+
+def test_events_from_json_lines_go_through_the_tracking_pipeline(
+    database: str, tmp_path: Path
+) -> None:
+    source = tmp_path / "events.jsonl"
+    source.write_text(
+        '{"user_id": "u1", "event": "Product Viewed", "timestamp": "2026-11-01T10:00:00Z",'
+        ' "properties": {"product_id": "p1", "name": "Lamp", "price": 20}}\n'
+        '{"anonymous_id": "a1", "event": "Signed Up", "timestamp": "2026-11-01T10:05:00"}\n'
+        '{"event": "Nobody", "timestamp": "2026-11-01T10:06:00Z"}\n'
+        "not json\n"
+    )
+    code, out = _run("events", str(source), "--skip-invalid", "--rejects", str(tmp_path / "r.csv"))
+    assert code == 0, out
+    assert "4 rows read, 2 valid, 2 refused" in out
+    with db.transaction() as s:
+        rows = s.execute(text("SELECT name, user_id, anonymous_id FROM events ORDER BY name"))
+        assert [tuple(r) for r in rows] == [
+            ("Product Viewed", "u1", None),
+            ("Signed Up", None, "a1"),
+        ]
+    assert (tmp_path / "r.csv").read_text().splitlines()[0] == "row,column,reason"
+    # the same file again stores nothing twice (message ids are digests of the rows)
+    code, out = _run("events", str(source), "--skip-invalid", "-q")
+    assert code == 0
+    assert "events stored      0" in out and "events duplicates  2" in out
+    assert _count("events") == 2
