@@ -61,11 +61,13 @@ def session() -> Any:
             SparkSession.builder.master(settings.spark_master)
             .appName("patronage-recommend")
             .config("spark.ui.enabled", "false")
+            .config("spark.ui.showConsoleProgress", "false")  # no progress bars over the CLI's
             .config("spark.sql.shuffle.partitions", str(settings.spark_shuffle_partitions))
             .config("spark.sql.session.timeZone", "UTC")
             .config("spark.sql.execution.arrow.pyspark.enabled", "true")
             .getOrCreate()
         )
+        _session.sparkContext.setLogLevel("ERROR")
     return _session
 
 
