@@ -50,6 +50,10 @@ _lock = threading.Lock()
 _caches: dict[Key, BuildCache] = {}
 
 
+def _now() -> float:
+    return time.monotonic()
+
+
 def clear() -> None:
     with _lock:
         _caches.clear()
@@ -127,7 +131,7 @@ class View:
         wanted = {int(i) for i in ids}
         if self.cache is None:
             return repo.products(self.session, wanted)
-        store, now = self.cache.facts, time.monotonic()
+        store, now = self.cache.facts, _now()
         out: dict[int, ProductFacts] = {}
         missing = []
         for p in wanted:

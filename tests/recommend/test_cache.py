@@ -1,0 +1,64 @@
+"""Serving's per-process cache of the current build (recommend/cache.py): exact while the
+build is current, a new build is read at the next request, catalogue facts at most
+FACTS_SECONDS stale, bounded."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import update
+
+from patronage import db
+from patronage.catalog.models import Product
+from patronage.recommend import cache, service, serving
+from tests.recommend.test_serving import Shop, build_shop
+
+
+@pytest.fixture
+def shop(database: str) -> Shop:
+    cache.clear()
+    with db.transaction() as session:
+        made = build_shop(session)
+    service.build()
+    return made
+
+
+def also_bought(shop: Shop, product: str) -> list[str]:
+    with db.transaction() as session:
+        return shop.names(serving.also_bought(session, shop.product[product], limit=3))
+
+
+def test_stock_changes_show_within_the_facts_lifetime(
+    shop: Shop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert also_bought(shop, "names") == ["guide", "monitor", "chair"]
+    with db.transaction() as session:
+        session.execute(
+            update(Product).where(Product.id == shop.product["monitor"]).values(stock=0)
+        )
+    # still cached: at most FACTS_SECONDS stale
+    assert also_bought(shop, "names") == ["guide", "monitor", "chair"]
+    later = cache._now() + cache.FACTS_SECONDS + 1
+    monkeypatch.setattr(cache, "_now", lambda: later)
+    assert also_bought(shop, "names") == ["guide", "chair", "coffee"]
+
+
+def test_a_new_build_is_read_at_the_next_request(shop: Shop) -> None:
+    with db.transaction() as session:
+        first = serving.also_bought(session, shop.product["names"], limit=3)
+    again = service.build()
+    with db.transaction() as session:
+        second = serving.also_bought(session, shop.product["names"], limit=3)
+    assert (first.build_id, second.build_id) == (again.id - 1, again.id)
+    assert [i.product_id for i in second.items] == [i.product_id for i in first.items]
+
+
+def test_bounded_caches_give_the_same_lists(shop: Shop, monkeypatch: pytest.MonkeyPatch) -> None:
+    expected = {p: also_bought(shop, p) for p in shop.product}
+    with db.transaction() as session:
+        for_you = serving.for_you(session, shop.customer["c3"], limit=5)
+    cache.clear()
+    monkeypatch.setattr(cache, "MAX_ENTRIES", 2)
+    assert {p: also_bought(shop, p) for p in shop.product} == expected
+    with db.transaction() as session:
+        small = serving.for_you(session, shop.customer["c3"], limit=5)
+    assert [i.product_id for i in small.items] == [i.product_id for i in for_you.items]
