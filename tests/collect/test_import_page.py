@@ -78,3 +78,17 @@ def test_a_bad_mapping_is_shown_on_the_form(client, staff):
     assert r.status_code == 422
     assert "mapping: [fields] must map field names to strings" in r.text
     assert 'data-testid="import-error"' in r.text
+
+
+def test_the_navigation_marks_import_alone_as_current(client, staff):
+    login(client, "admin")
+    html = client.get("/collect/imports").text
+    assert re.findall(r'<a href="([^"]+)" class="active" aria-current="page">', html) == [
+        "/collect/imports"
+    ]
+    html = client.get("/collect").text
+    assert re.findall(r'<a href="([^"]+)" class="active" aria-current="page">', html) == [
+        "/collect"
+    ]
+    html = client.get("/").text
+    assert re.findall(r'<a href="([^"]+)" class="active" aria-current="page">', html) == ["/"]
