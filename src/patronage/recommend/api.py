@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
+from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from patronage.auth.guard import require
@@ -23,6 +24,13 @@ from patronage.recommend.schemas import (
 
 router = APIRouter(prefix="/api/recommend", tags=["recommend"])
 
+
+def _json(result: RecommendationList) -> Response:
+    """The list serialised once by its own model (FastAPI would validate it again and encode
+    it through jsonable_encoder: 0.3 ms of a 4 ms request)."""
+    return Response(result.model_dump_json(), media_type="application/json")
+
+
 ProductId = Annotated[int, Path(ge=1, le=MAX_ID, description="internal product id")]
 CustomerId = Annotated[int, Path(ge=1, le=MAX_ID, description="internal customer id")]
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="items in the list")]
@@ -38,9 +46,9 @@ def also_bought(
     category_id: CategoryId = None,
     principal: Principal = require(Permission.CUSTOMERS_READ),
     session: Session = SessionDep,
-) -> RecommendationList:
+) -> Response:
     """Customers who bought this product also bought (topped up with trending items)."""
-    return service.also_bought(session, product_id, limit=limit, category=category_id)
+    return _json(service.also_bought(session, product_id, limit=limit, category=category_id))
 
 
 @router.get("/products/{product_id}/upsell", response_model=RecommendationList)
@@ -50,9 +58,9 @@ def upsell(
     category_id: CategoryId = None,
     principal: Principal = require(Permission.CUSTOMERS_READ),
     session: Session = SessionDep,
-) -> RecommendationList:
+) -> Response:
     """Dearer items of the product's category (higher price band), most similar first."""
-    return service.upsell_for(session, product_id, limit=limit, category=category_id)
+    return _json(service.upsell_for(session, product_id, limit=limit, category=category_id))
 
 
 @router.get("/customers/{customer_id}/for-you", response_model=RecommendationList)
@@ -62,10 +70,10 @@ def for_you(
     category_id: CategoryId = None,
     principal: Principal = require(Permission.CUSTOMERS_READ),
     session: Session = SessionDep,
-) -> RecommendationList:
+) -> Response:
     """Personal list from the customer's purchases; trending without personalisation consent
     or history (`personalised` false, `notice` says why)."""
-    return service.for_you(session, customer_id, limit=limit, category=category_id)
+    return _json(service.for_you(session, customer_id, limit=limit, category=category_id))
 
 
 @router.get("/customers/{customer_id}/cross-sell", response_model=RecommendationList)
@@ -75,9 +83,9 @@ def cross_sell(
     category_id: CategoryId = None,
     principal: Principal = require(Permission.CUSTOMERS_READ),
     session: Session = SessionDep,
-) -> RecommendationList:
+) -> Response:
     """Complements from other categories than those bought; same consent rule as for-you."""
-    return service.cross_sell_for(session, customer_id, limit=limit, category=category_id)
+    return _json(service.cross_sell_for(session, customer_id, limit=limit, category=category_id))
 
 
 @router.post("/basket", response_model=RecommendationList)
@@ -85,9 +93,11 @@ def basket(
     body: BasketRequest,
     principal: Principal = require(Permission.CUSTOMERS_READ),
     session: Session = SessionDep,
-) -> RecommendationList:
+) -> Response:
     """Frequently bought together with a basket of up to 500 products."""
-    return service.basket(session, body.product_ids, limit=body.limit, category=body.category_id)
+    return _json(
+        service.basket(session, body.product_ids, limit=body.limit, category=body.category_id)
+    )
 
 
 @router.get("/trending", response_model=RecommendationList)
@@ -96,9 +106,9 @@ def trending(
     category_id: CategoryId = None,
     principal: Principal = require(Permission.CUSTOMERS_READ),
     session: Session = SessionDep,
-) -> RecommendationList:
+) -> Response:
     """Bought by the most customers in the last 30 days (overall or in one category)."""
-    return service.trending_list(session, limit=limit, category=category_id)
+    return _json(service.trending_list(session, limit=limit, category=category_id))
 
 
 @router.get("/ctr", response_model=CtrReport)
