@@ -138,3 +138,21 @@ def test_body_limit_of_the_upload_route(client, staff):
         "error": "payload_too_large",
         "detail": f"request body over {IMPORT_BODY_LIMIT} bytes",
     }
+
+
+def test_progress_of_the_write_phase_is_readable_while_it_runs(database, backend):
+    run_id = imports.record_upload(io.BytesIO(LINES.encode()), "x.csv", "orders", "me")
+    progress = imports._Progress(run_id)
+    imports._set(run_id, status="running")
+    progress("validate", 3, 3)
+    progress("write", 0, 40)
+    progress.last = 0.0  # a second later
+    with db.transaction() as s:
+        s.execute(text("SELECT 1"))  # the import's own transaction would hold the lock here
+        progress("write", 25, 40)
+    with db.transaction() as s:
+        run = imports.read_run(s, run_id)
+    assert (run.status, run.phase, run.progress_done, run.progress_total) == (
+        "running", "write", 25, 40,
+    )  # fmt: skip
+    assert imports.progress_path(run_id).exists() == (backend == "sqlite")

@@ -8,12 +8,14 @@ upload in the data directory (`imports/<id>.upload`) and their rejects next to i
 
 Progress of a recorded run goes to its row in a transaction of its own, at most once a
 second. On SQLite the import's transaction holds the one write lock while it writes, so
-there the row only learns the write phase's start and end (validation progress is live).
+there the write phase reports to `imports/<id>.progress` beside the row instead, and
+reading the run merges it in.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -235,6 +237,8 @@ def record_upload(
         session.flush()
         run_id = run.id
     target = upload_path(run_id)
+    for stale in (rejects_path(run_id), progress_path(run_id)):  # a database started afresh
+        stale.unlink(missing_ok=True)
     size = 0
     try:
         with target.open("wb") as out:
@@ -276,10 +280,30 @@ class _Progress:
         changed = phase != self.phase
         if not changed and now - self.last < 1.0 and done != total:
             return
-        if self.sqlite and phase == "write" and not (changed and done == 0):
-            return  # the import's transaction holds the write lock (see the module doc)
         self.phase, self.last = phase, now
+        if self.sqlite and phase == "write" and not (changed and done == 0):
+            # the import's transaction holds the write lock (see the module doc)
+            _write_json(progress_path(self.run_id), {"done": done, "total": total})
+            return
         _set(self.run_id, phase=phase, progress_done=done, progress_total=total)
+
+
+def progress_path(run_id: int) -> Path:
+    return imports_dir() / f"{run_id}.progress"
+
+
+def _write_json(path: Path, value: dict[str, int]) -> None:
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps(value), encoding="utf-8")
+    partial.replace(path)
+
+
+def _side_progress(run_id: int) -> tuple[int, int] | None:
+    try:
+        value = json.loads(progress_path(run_id).read_text(encoding="utf-8"))
+        return int(value["done"]), int(value["total"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def process(run_id: int, action: str) -> None:
@@ -330,6 +354,7 @@ def process(run_id: int, action: str) -> None:
             finished_at=utcnow(),
         )
         raise
+    progress_path(run_id).unlink(missing_ok=True)
     target = rejects_path(run_id)
     if result.rejected:
         write_rejects(result.rejected, target)
@@ -413,6 +438,10 @@ def first_rejects(run_id: int, limit: int = FIRST_REJECTS) -> list[dict[str, Any
 def read_run(session: Session, run_id: int, *, rejects: bool = True) -> ImportRead:
     run = get_run(session, run_id)
     result = ImportRead.model_validate(run)
+    if run.status == "running" and run.phase == "write":
+        side = _side_progress(run_id)  # SQLite: the write phase reports beside the row
+        if side is not None:
+            result.progress_done, result.progress_total = side
     if rejects and run.rejected_rows:
         result.rejects = [ImportReject(**r) for r in first_rejects(run_id)]
     return result
