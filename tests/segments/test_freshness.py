@@ -84,3 +84,36 @@ def test_nothing_is_queued_when_the_transaction_rolls_back(database: str, queue:
         "segments.refresh_customers",
         ([1, 2], ["event:X", "profile"]),
     )
+
+
+def test_a_new_customer_and_a_consent_change_are_evaluated(
+    client: Any, staff: dict[str, str], queue: Any
+) -> None:
+    from patronage.customers.consent import Purpose
+    from patronage.customers.service import record_consent
+    from tests.conftest import bearer
+
+    with db.transaction() as s:
+        germany = service.create_segment(
+            s,
+            SegmentCreate(
+                name="Germany",
+                rule={"type": "trait", "field": "country", "op": "eq", "value": "DE"},
+            ),
+            "t",
+        ).id
+        mailable = service.create_segment(
+            s,
+            SegmentCreate(name="Mailable", rule={"type": "consent", "purpose": "marketing_email"}),
+            "t",
+        ).id
+    run_queued(queue)
+    made = client.post("/api/customers", json={"country": "DE"}, headers=bearer(staff["agent"]))
+    assert made.status_code == 201, made.text
+    assert run_queued(queue) == ["segments.refresh_customers"]
+    cid = made.json()["id"]
+    assert current(germany) == {cid} and current(mailable) == set()
+    with db.transaction() as s:
+        record_consent(s, cid, Purpose.MARKETING_EMAIL, True, "test")
+    assert run_queued(queue) == ["segments.refresh_customers"]
+    assert current(mailable) == {cid}

@@ -76,7 +76,15 @@ def create_customer(session: Session, data: CustomerCreate, source: str = "api")
             )
         )
     session.flush()
+    _segments_changed(session, customer.id)
     return customer
+
+
+def _segments_changed(session: Session, customer_id: int) -> None:
+    """Segment freshness: the customer's segments are re-evaluated once this commits."""
+    from patronage.segments import service as segments_service  # late: segments imports us
+
+    segments_service.customers_changed(session, [customer_id], {"profile"})
 
 
 def get_customer(session: Session, customer_id: int) -> Customer:
@@ -299,6 +307,7 @@ def record_consent(
     )
     session.add(row)
     session.flush()
+    _segments_changed(session, customer_id)
     return row
 
 
