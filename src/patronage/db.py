@@ -101,6 +101,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 _engines: dict[str, Engine] = {}
 
+# More than the 40 threads of the server's thread pool: with fewer, requests that hold a
+# connection wait for a thread while every thread waits for a connection, and the worker
+# freezes for the pool's 30 s timeout (found by the recommendation serving benchmark).
+MAX_CONNECTIONS = 45
+
 
 def engine_for(url: str) -> Engine:
     engine = _engines.get(url)
@@ -110,10 +115,17 @@ def engine_for(url: str) -> Engine:
         path = url.removeprefix("sqlite:///")
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            pool_size=20,
+            max_overflow=MAX_CONNECTIONS - 20,
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
     else:
-        engine = create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+        engine = create_engine(
+            url, pool_size=10, max_overflow=MAX_CONNECTIONS - 10, pool_pre_ping=True
+        )
     _engines[url] = engine
     return engine
 
