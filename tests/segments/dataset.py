@@ -15,7 +15,7 @@ import pyarrow as pa
 from patronage.segments import rules as r
 from patronage.segments.compiler import TABLES
 from patronage.segments.engine import _ARROW, DuckDBEngine, percentile_offset
-from patronage.segments.local import Facts, LocalCompiler, parse_properties
+from patronage.segments.local import Facts, LocalCompiler, parse_properties, reason_of
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 N = NOW.replace(tzinfo=None)
@@ -56,6 +56,10 @@ def _ev(cid: int, name: str, days: float, **props: Any) -> dict[str, Any]:
         "timestamp": ago(days),
         "properties": json.dumps(props),
     }
+
+
+def _visit(cid: int, days: float, **context: Any) -> dict[str, Any]:
+    return {"customer_id": cid, "timestamp": ago(days), "context": json.dumps(context)}
 
 
 RAW: dict[str, list[dict[str, Any]]] = {
@@ -150,6 +154,15 @@ RAW: dict[str, list[dict[str, Any]]] = {
         _ev(7, "Product Viewed", 100, category="shoes", price=10),
         _ev(8, "Product Viewed", 2, category=None),
     ],
+    "visits": [
+        _visit(1, 3, page={"referrer": "https://www.google.com/search?q=shoes"}),
+        _visit(2, 10, campaign={"medium": "email", "name": "june"}),
+        _visit(3, 40, campaign={"medium": "CPC"}, page={"referrer": "https://google.com"}),
+        _visit(4, 2, page={"referrer": "https://t.co/abc"}),
+        _visit(6, 1, page={"url": "https://shop.example.com/"}),
+        _visit(7, 5, page={"referrer": "https://blog.example.org/post"}),
+        _visit(8, 1, campaign={"medium": ""}, page={"referrer": ""}),
+    ],
     "orders": [
         {
             "id": 10,
@@ -242,6 +255,10 @@ def facts() -> dict[int, Facts]:
             out[row["customer_id"]].events.append(
                 (row["name"], row["timestamp"], parse_properties(row["properties"]))
             )
+    for row in RAW["visits"]:
+        if row["customer_id"] in out:
+            reason = reason_of(parse_properties(row["context"]))
+            out[row["customer_id"]].visits.append((row["timestamp"], reason))
     cats = {p["id"]: p["category_id"] for p in RAW["products"]}
     for o in RAW["orders"]:
         lines = frozenset(

@@ -45,6 +45,18 @@ def load(session: Session) -> None:
                 timestamp=_aware(row["timestamp"]),
             )
         )
+    for i, row in enumerate(RAW["visits"]):
+        session.add(
+            Event(
+                message_id=f"v{i}",
+                type="page",
+                name=None,
+                customer_id=row["customer_id"],
+                properties={},
+                context=json.loads(row["context"]),
+                timestamp=_aware(row["timestamp"]),
+            )
+        )
     for cat in (1, 2, 3):
         session.add(Category(id=cat, external_id=f"c{cat}", name=f"Category {cat}"))
     session.flush()

@@ -117,6 +117,11 @@ CASES: list[tuple[dict[str, Any], set[int]]] = [
     ({"type": "spent", "op": "gte", "amount_minor": 1000, "within_days": 30}, {1}),
     ({"type": "spent", "op": "lt", "amount_minor": 5000}, {2, 4, 6, 7, 8}),
     ({"type": "spent", "op": "lte", "amount_minor": 0}, {4, 6, 7, 8}),
+    ({"type": "visit", "reasons": ["organic_search"]}, {1}),
+    ({"type": "visit", "reasons": ["email", "paid_search"]}, {2, 3}),  # CPC: case ignored
+    ({"type": "visit", "reasons": ["email", "paid_search"], "within_days": 30}, {2}),
+    ({"type": "visit", "reasons": ["direct"]}, {6, 8}),
+    ({"type": "visit", "reasons": ["social", "referral"]}, {4, 7}),
     ({"type": "consent", "purpose": "marketing_email"}, {2, 4}),  # 1 revoked it
     ({"type": "consent", "purpose": "marketing_email", "granted": False}, {1, 3, 6, 7, 8}),
     ({"type": "consent", "purpose": "analytics", "granted": False}, ALL),  # default: not given
@@ -442,6 +447,11 @@ def _leaf() -> st.SearchStrategy[dict[str, Any]]:
             st.sampled_from([None, 30, 365]),
         ),
         st.builds(
+            lambda reasons, days: {"type": "visit", "reasons": reasons, "within_days": days},
+            st.lists(st.sampled_from(r.VISIT_REASONS), min_size=1, max_size=3, unique=True),
+            st.sampled_from([None, 7, 30]),
+        ),
+        st.builds(
             lambda p, g: {"type": "consent", "purpose": p, "granted": g},
             st.sampled_from(["marketing_email", "analytics", "necessary"]),
             st.booleans(),
@@ -472,7 +482,9 @@ def test_the_two_evaluators_agree(raw: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize(
-    ("raw", "expected"), [c for c in CASES if "where" in c[0]], ids=lambda c: str(c)[:40]
+    ("raw", "expected"),
+    [c for c in CASES if "where" in c[0] or c[0]["type"] == "visit"],
+    ids=lambda c: str(c)[:40],
 )
 def test_generic_json_path_agrees(raw: dict[str, Any], expected: set[int]) -> None:
     """Engines without DuckDB's JSON functions use Ibis' JSON operations: same members."""
@@ -481,7 +493,7 @@ def test_generic_json_path_agrees(raw: dict[str, Any], expected: set[int]) -> No
 
     eng = engine()
     try:
-        tables = {name: eng.backend.table(name) for name in ("customers", "clock", "events")}
+        tables = {n: eng.backend.table(n) for n in ("customers", "clock", "events", "visits")}
         compiler = Compiler(tables, rules=no_segments, percentile=percentiles)
         found = set(eng.members(compiler, r.parse_rule(raw)))
     finally:

@@ -179,6 +179,7 @@ RULES: list[dict[str, Any]] = [
         "condition": {"type": "not_done", "event": "Order Completed", "since_days": 30},
     },
     {"type": "score", "score": "churn_risk", "op": "lt", "value": 0.5},
+    {"type": "visit", "reasons": ["email", "organic_search"], "within_days": 30},
 ]
 
 

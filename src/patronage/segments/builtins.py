@@ -112,6 +112,23 @@ def fixed() -> Iterator[Builtin]:
             "value": 90,
         },
     )
+    for reason, label in (
+        ("email", "email campaigns"),
+        ("paid_search", "paid search"),
+        ("paid_social", "paid social ads"),
+        ("campaign", "other campaigns"),
+        ("organic_search", "search engines"),
+        ("social", "social networks"),
+        ("referral", "links on other sites"),
+        ("direct", "direct visits"),
+    ):
+        yield (
+            f"visit:{reason}",
+            "situational",
+            f"Came via {label}",
+            f"Visited in the last 30 days from {label} (campaign medium, referrer).",
+            {"type": "visit", "reasons": [reason], "within_days": 30},
+        )
     yield (
         "loyalty:gold",
         "psychographic",

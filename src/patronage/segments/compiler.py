@@ -52,6 +52,8 @@ TABLES: dict[str, dict[str, str]] = {
         "timestamp": "timestamp",
         "properties": "string",
     },
+    # page views (events of type page) and their context, for visit reasons
+    "visits": {"customer_id": "int64", "timestamp": "timestamp", "context": "string"},
     "orders": {
         "id": "int64",
         "customer_id": "int64",
@@ -262,7 +264,42 @@ class Compiler:
                 # the default holds unless the latest record says otherwise
                 return ~c.id.isin(latest.filter(latest.granted != node.granted).customer_id)
             return c.id.isin(latest.filter(latest.granted == node.granted).customer_id)
+        if isinstance(node, r.Visit):
+            v = self.t["visits"]
+            if node.within_days is not None:
+                v = v.filter(v.timestamp >= self._since(node.within_days))
+            reason = self._visit_reason(v)
+            return c.id.isin(v.filter(self._list(list(node.reasons)).contains(reason)).customer_id)
         raise AssertionError(f"unhandled condition {type(node).__name__}")  # pragma: no cover
+
+    def _visit_reason(self, v: ir.Table) -> Any:
+        """rules.visit_reason, as an expression over the page view's context."""
+        if self.json_text:
+            medium = _json_extract_string(v.context, "$.campaign.medium").lower()
+            referrer = _json_extract_string(v.context, "$.page.referrer").lower()
+        else:
+            ctx = v.context.cast("json")
+            medium = ctx["campaign"]["medium"].str.lower()
+            referrer = ctx["page"]["referrer"].str.lower()
+        has_medium = medium.notnull() & (medium != "")
+        has_referrer = referrer.notnull() & (referrer != "")
+
+        def any_of(col: Any, parts: tuple[str, ...]) -> Any:
+            out = col.contains(parts[0])
+            for part in parts[1:]:
+                out = out | col.contains(part)
+            return out
+
+        return ibis.cases(
+            (has_medium & (medium == "email"), "email"),
+            (has_medium & medium.isin(r.PAID_SEARCH_MEDIA), "paid_search"),
+            (has_medium & medium.isin(r.PAID_SOCIAL_MEDIA), "paid_social"),
+            (has_medium, "campaign"),
+            (has_referrer & any_of(referrer, r.SEARCH_ENGINES), "organic_search"),
+            (has_referrer & any_of(referrer, r.SOCIAL_SITES), "social"),
+            (has_referrer, "referral"),
+            else_="direct",
+        )
 
     def _events(
         self,

@@ -42,7 +42,7 @@ from patronage.db import UTCDateTime
 from patronage.errors import ValidationFailed
 from patronage.segments import rules as r
 from patronage.segments.compiler import TABLES, Compiler, PercentileLookup, RuleLookup, naive_utc
-from patronage.segments.local import Facts, parse_properties
+from patronage.segments.local import Facts, parse_properties, reason_of
 
 BATCH = 100_000
 CHUNK = 900  # ids per IN list (SQLite's parameter limit is far above; keeps statements small)
@@ -51,6 +51,7 @@ STORE_NAMES = {
     "features": "analytics_customer_features",
     "rfm": "analytics_rfm",
     "scores": "analytics_customer_scores",
+    "visits": "events",
 }
 _SQL_TYPES: dict[str, Any] = {
     "int64": BigInteger(),
@@ -76,7 +77,9 @@ def clause(name: str) -> Any:
 
 def _selected(name: str, t: Any) -> list[ColumnElement[Any]]:
     # JSON is read as its text: DuckDB parses it, not Python
-    return [cast(t.c[c], String()) if c == "properties" else t.c[c] for c in TABLES[name]]
+    return [
+        cast(t.c[c], String()) if c in {"properties", "context"} else t.c[c] for c in TABLES[name]
+    ]
 
 
 def _arrow(name: str, rows: Sequence[Any]) -> pa.RecordBatch:
@@ -112,6 +115,8 @@ def needs(rule_set: Iterable[r.Node]) -> tuple[set[str], set[str]]:
                 tables.add("orders")
             elif isinstance(n, r.Consent):
                 tables.add("consents")
+            elif isinstance(n, r.Visit):
+                tables.add("visits")
     return tables, names
 
 
@@ -145,6 +150,8 @@ class DuckDBEngine:
                 stmt = stmt.where(false())  # an empty table: the compiler may still name it
             elif name == "events":
                 stmt = stmt.where(t.c.customer_id.is_not(None), t.c.name.in_(sorted(names)))
+            elif name == "visits":
+                stmt = stmt.where(t.c.customer_id.is_not(None), column("type") == "page")
             result = session.execute(stmt)
             batches = []
             while rows := result.fetchmany(BATCH):
@@ -287,6 +294,15 @@ def load_facts(
                 ).where(t.c.customer_id.in_(chunk), t.c.name.in_(sorted(event_names)))
             ):
                 out[cid].events.append((name, _utc(ts), parse_properties(props)))
+    if "visits" in tables:
+        t = clause("visits")
+        for chunk in _chunks(ids):
+            for cid, ts, ctx in session.execute(
+                select(t.c.customer_id, t.c.timestamp, cast(t.c.context, String())).where(
+                    t.c.customer_id.in_(chunk), column("type") == "page"
+                )
+            ):
+                out[cid].visits.append((_utc(ts), reason_of(parse_properties(ctx))))
     if "orders" in tables:
         o = clause("orders")
         orders: dict[int, tuple[int, datetime, int, str]] = {}

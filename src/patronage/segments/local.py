@@ -39,6 +39,8 @@ class Facts:
     events: list[tuple[str, datetime, Any]] = field(default_factory=list)
     # (placed_at, total_minor, status, category ids of its lines)
     orders: list[tuple[datetime, int, str, frozenset[int]]] = field(default_factory=list)
+    # (timestamp, reason) of page views
+    visits: list[tuple[datetime, str]] = field(default_factory=list)
 
 
 Predicate = Callable[[Facts], bool]
@@ -97,6 +99,17 @@ def _property(props: Any, f: r.PropertyFilter) -> bool:
     if not _kind_ok(value, kind):
         return False
     return compare(value, f.op, f.value)
+
+
+def reason_of(context: Any) -> str:
+    """rules.visit_reason of a page view's parsed context."""
+
+    def text(outer: str, inner: str) -> str | None:
+        part = context.get(outer) if isinstance(context, dict) else None
+        value = part.get(inner) if isinstance(part, dict) else None
+        return value.lower() if isinstance(value, str) else None
+
+    return r.visit_reason(text("campaign", "medium"), text("page", "referrer"))
 
 
 def parse_properties(text: str | None) -> Any:
@@ -239,4 +252,16 @@ class LocalCompiler:
                 return (latest[2] if latest is not None else default) == granted
 
             return consent
+        if isinstance(node, r.Visit):
+            vi = node
+            wanted_reasons = set(vi.reasons)
+
+            def came(x: Facts) -> bool:
+                cutoff = self._since(vi.within_days) if vi.within_days is not None else None
+                return any(
+                    reason in wanted_reasons and (cutoff is None or ts >= cutoff)
+                    for ts, reason in x.visits
+                )
+
+            return came
         raise AssertionError(f"unhandled condition {type(node).__name__}")  # pragma: no cover

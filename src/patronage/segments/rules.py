@@ -17,7 +17,7 @@ import json
 import re
 from collections.abc import Iterator
 from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
@@ -355,6 +355,46 @@ class Consent(_Strict):
     granted: bool = True
 
 
+# why a customer came, from a page view's context (first match wins)
+PAID_SEARCH_MEDIA = ("cpc", "ppc", "paidsearch", "paid_search")
+PAID_SOCIAL_MEDIA = ("paid_social", "paidsocial", "social_paid")
+SEARCH_ENGINES = ("google.", "bing.", "duckduckgo.", "yahoo.", "ecosia.", "baidu.", "yandex.")
+SOCIAL_SITES = ("facebook.", "instagram.", "t.co/", "twitter.", "x.com", "linkedin.",
+                "tiktok.", "pinterest.", "reddit.", "youtube.")  # fmt: skip
+VisitReason = Literal[
+    "email", "paid_search", "paid_social", "campaign", "organic_search", "social", "referral",
+    "direct",
+]  # fmt: skip
+VISIT_REASONS: tuple[str, ...] = get_args(VisitReason)
+
+
+def visit_reason(medium: str | None, referrer: str | None) -> str:
+    """The reason of a page view from its campaign medium and referrer (both lower-cased)."""
+    if medium:
+        if medium == "email":
+            return "email"
+        if medium in PAID_SEARCH_MEDIA:
+            return "paid_search"
+        if medium in PAID_SOCIAL_MEDIA:
+            return "paid_social"
+        return "campaign"
+    if referrer:
+        if any(s in referrer for s in SEARCH_ENGINES):
+            return "organic_search"
+        if any(s in referrer for s in SOCIAL_SITES):
+            return "social"
+        return "referral"
+    return "direct"
+
+
+class Visit(_Strict):
+    """Came (a page view) for one of `reasons` — campaign medium, referrer — in the window."""
+
+    type: Literal["visit"]
+    reasons: list[VisitReason] = Field(min_length=1, max_length=len(VISIT_REASONS))
+    within_days: int | None = Field(default=None, ge=1, le=MAX_DAYS)
+
+
 class InSegment(_Strict):
     """Member of another segment (its rule is evaluated in place: always current)."""
 
@@ -390,6 +430,7 @@ Node = Annotated[
     | BoughtCategory
     | Spent
     | Consent
+    | Visit
     | InSegment,
     Field(discriminator="type"),
 ]
@@ -409,6 +450,7 @@ TYPES = (
     "bought_category",
     "spent",
     "consent",
+    "visit",
     "segment",
 )
 And.model_rebuild()
@@ -519,6 +561,8 @@ def topics(rule: Node) -> set[str]:
             found.add("profile")
         elif isinstance(n, Event | NotDone):
             found.add(f"event:{n.event}")
+        elif isinstance(n, Visit):
+            found.add("visits")
         elif isinstance(n, BoughtCategory | Spent):
             found.add("orders")
         elif isinstance(n, Feature | Score | Rfm):
@@ -529,7 +573,7 @@ def topics(rule: Node) -> set[str]:
 def time_based(rule: Node) -> bool:
     """Does the answer change with time alone (a window that slides, an age)?"""
     for n in walk(rule):
-        if isinstance(n, Event | BoughtCategory | Spent) and n.within_days is not None:
+        if isinstance(n, Event | BoughtCategory | Spent | Visit) and n.within_days is not None:
             return True
         if isinstance(n, NotDone) and n.since_days is not None:
             return True
@@ -628,6 +672,8 @@ def describe(rule: Node, names: dict[int, str] | None = None) -> str:
             )
         if isinstance(node, Consent):
             return f"{'consents' if node.granted else 'does not consent'} to {node.purpose.value}"
+        if isinstance(node, Visit):
+            return f"came for {_value(list(node.reasons))}{_window(node.within_days)}"
         assert isinstance(node, InSegment)
         label = names.get(node.segment_id)
         return f"in segment {_value(label)}" if label else f"in segment #{node.segment_id}"

@@ -475,13 +475,16 @@ def evaluate_time_based(session: Session, now: datetime | None = None) -> list[E
 
 def topics_of_messages(messages: Iterable[tuple[str, str | None]]) -> set[str]:
     """Topics of tracked (type, name) pairs: the events themselves, the profile (identify
-    traits and consent travel with any message), orders (e-commerce events)."""
+    traits and consent travel with any message), orders (e-commerce events), visits (page
+    views)."""
     found = {"profile"}
     for kind, name in messages:
         if name:
             found.add(f"event:{name}")
         if kind == "track":
             found.add("orders")
+        elif kind == "page":
+            found.add("visits")  # visit reasons come from page views
     return found
 
 
