@@ -160,7 +160,9 @@ def test_events_from_json_lines_go_through_the_tracking_pipeline(
         ]
     assert (tmp_path / "r.csv").read_text().splitlines()[0] == "row,column,reason"
     # the same file again stores nothing twice (message ids are digests of the rows)
-    code, out = _run("events", str(source), "--skip-invalid", "-q")
+    code, out = _run(
+        "events", str(source), "--skip-invalid", "--rejects", str(tmp_path / "r.csv"), "-q"
+    )
     assert code == 0
     assert "events stored      0" in out and "events duplicates  2" in out
     assert _count("events") == 2
