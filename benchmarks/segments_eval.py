@@ -153,7 +153,7 @@ def synthetic(n: int, events_per: int, seed: int) -> dict[str, pa.Table]:
         out[name] = pa.table(
             {c: pa.array(v) if not isinstance(v, pa.Array) else v for c, v in data.items()}
         ).cast(schema)
-    for name in ("orders", "order_items", "products", "scores"):
+    for name in ("orders", "order_items", "products", "scores", "visits"):
         schema = pa.schema([(c, _arrow_type(t)) for c, t in TABLES[name].items()])
         out[name] = schema.empty_table()
     out["clock"] = pa.table({"now": pa.array([NOW.replace(tzinfo=None)], pa.timestamp("us"))})
