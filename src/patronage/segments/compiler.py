@@ -89,6 +89,21 @@ def _json_type(value: str, path: str) -> str:  # type: ignore[empty-body]
     """DuckDB's json_type: VARCHAR, BIGINT, UBIGINT, DOUBLE, BOOLEAN, NULL, ARRAY, OBJECT."""
 
 
+@ibis.udf.scalar.builtin(name="jsonb_extract_path_text")  # type: ignore[untyped-decorator]
+def _pg_text(value: dt.JSON, key: str) -> str:  # type: ignore[empty-body]
+    """PostgreSQL: the value under `key` as text (NULL when absent)."""
+
+
+@ibis.udf.scalar.builtin(name="jsonb_extract_path")  # type: ignore[untyped-decorator]
+def _pg_path(value: dt.JSON, key: str) -> dt.JSON:
+    """PostgreSQL: the JSON value under `key`."""
+
+
+@ibis.udf.scalar.builtin(name="jsonb_typeof")  # type: ignore[untyped-decorator]
+def _pg_typeof(value: dt.JSON) -> str:  # type: ignore[empty-body]
+    """PostgreSQL: string, number, boolean, null, array or object."""
+
+
 def naive_utc(moment: datetime) -> datetime:
     """The engines compute in UTC wall-clock time (naive timestamps)."""
     if moment.tzinfo is None:
@@ -106,8 +121,10 @@ class Compiler:
         rules: RuleLookup,
         percentile: PercentileLookup,
         json_text: bool = False,
+        pg_json: bool = False,
     ) -> None:
         self.json_text = json_text  # the engine has DuckDB's JSON functions
+        self.pg_json = pg_json  # PostgreSQL's jsonb functions (Ibis' own JSON ops fail there)
         self.t = tables
         self.rules = rules
         self.percentile = percentile
@@ -277,6 +294,9 @@ class Compiler:
         if self.json_text:
             medium = _json_extract_string(v.context, "$.campaign.medium").lower()
             referrer = _json_extract_string(v.context, "$.page.referrer").lower()
+        elif self.pg_json:
+            medium = _pg_text(_pg_path(v.context, "campaign"), "medium").lower()
+            referrer = _pg_text(_pg_path(v.context, "page"), "referrer").lower()
         else:
             ctx = v.context.cast("json")
             medium = ctx["campaign"]["medium"].str.lower()
@@ -322,6 +342,8 @@ class Compiler:
     def _property(self, e: ir.Table, f: r.PropertyFilter) -> Any:
         if self.json_text:
             return self._property_text(e, f)
+        if self.pg_json:
+            return self._property_pg(e, f)
         value = e.properties.cast("json")[f.property]
         if f.op == "is_set":
             return value.str.notnull() | value.float.notnull() | value.bool.notnull()
@@ -346,6 +368,20 @@ class Compiler:
             return (kind == "BOOLEAN") & self.compare(text == "true", f.op, f.value)
         number = kind.isin(("UBIGINT", "BIGINT", "DOUBLE"))
         return number & self.compare(text.try_cast("float64"), f.op, f.value)
+
+    def _property_pg(self, e: ir.Table, f: r.PropertyFilter) -> Any:
+        key = self._p(f.property, dt.string)
+        kind = _pg_typeof(_pg_path(e.properties, key))
+        if f.op == "is_set":
+            return kind.isin(("string", "number", "boolean"))
+        first = f.value[0] if isinstance(f.value, list) else f.value
+        text = _pg_text(e.properties, key)
+        if r._kind_of(first) == "text":
+            return (kind == "string") & self.compare(text, f.op, f.value)
+        if r._kind_of(first) == "bool":
+            return (kind == "boolean") & self.compare(text == "true", f.op, f.value)
+        number = ibis.ifelse(kind == "number", text, ibis.null("string")).cast("float64")
+        return self.compare(number, f.op, f.value)
 
     def _orders(self, within_days: int | None) -> ir.Table:
         o = self.t["orders"]

@@ -1,11 +1,12 @@
 """Where compiled rules run, and how the data they ask about is read.
 
-The engine is pluggable (`ENGINES`, chosen by PATRONAGE_ANALYTICS_ENGINE): `duckdb`, the
+The engine is pluggable (`ENGINES`, chosen by PATRONAGE_ANALYTICS_ENGINE). `duckdb`, the
 default, reads the store tables the rules need (only those, and only the events whose names
 the rules mention) through SQLAlchemy Core table clauses — table and column names, never
 another capability's models — into Arrow, registers them in an in-memory DuckDB connection
-and runs the Ibis expressions there. Other engines plug in by providing the same named Ibis
-tables (`compiler.TABLES`) on their backend.
+and runs the Ibis expressions there. `database` runs the same expressions inside PostgreSQL
+on the store's own tables. Other engines plug in by providing the same named Ibis tables
+(`compiler.TABLES`) on their backend.
 
 `load_facts` reads one customer's rows (or a handful of customers') for the per-customer
 evaluator (segments.local).
@@ -187,7 +188,55 @@ class DuckDBEngine:
         self.con.close()
 
 
-ENGINES = {"duckdb": DuckDBEngine}
+class DatabaseEngine(DuckDBEngine):
+    """The rules run inside PostgreSQL itself (PATRONAGE_ANALYTICS_ENGINE=database): the same
+    Ibis expressions, compiled for PostgreSQL, over the store's own tables. It reads through
+    a connection of its own, so it sees what is committed (not the caller's pending writes)."""
+
+    name = "database"
+
+    def __init__(self, backend: Any, now: datetime) -> None:
+        import ibis
+
+        self.con = None  # type: ignore[assignment]
+        self.backend = backend
+        self._tables = {}
+        for name, cols in TABLES.items():
+            if name == "clock":
+                moment = naive_utc(now).replace(tzinfo=UTC)
+                self._tables[name] = ibis.memtable({"now": [moment]})
+                continue
+            t = backend.table(STORE_NAMES.get(name, name))
+            if name == "visits":
+                t = t.filter(t["type"] == "page")
+            self._tables[name] = t.select(*cols)
+
+    @classmethod
+    def from_store(
+        cls, session: Session, rule_set: Sequence[r.Node], now: datetime
+    ) -> DatabaseEngine:
+        import ibis
+
+        url = session.get_bind().engine.url
+        if url.get_backend_name() != "postgresql":
+            raise ValidationFailed("the database engine runs segments inside PostgreSQL only")
+        backend = ibis.postgres.connect(
+            host=url.host,
+            port=url.port,
+            user=url.username,
+            password=url.password,
+            database=url.database,
+        )
+        return cls(backend, now)
+
+    def compiler(self, rules: RuleLookup, percentile: PercentileLookup) -> Compiler:
+        return Compiler(self._tables or {}, rules=rules, percentile=percentile, pg_json=True)
+
+    def close(self) -> None:
+        self.backend.disconnect()
+
+
+ENGINES: dict[str, type[DuckDBEngine]] = {"duckdb": DuckDBEngine, "database": DatabaseEngine}
 
 
 def engine_class() -> type[DuckDBEngine]:
