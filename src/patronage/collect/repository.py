@@ -12,7 +12,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Row, select, update
 from sqlalchemy.orm import Session
 
 from patronage.collect.models import Event
@@ -37,14 +37,14 @@ EventRow = tuple[
 ]  # fmt: skip
 
 
-def latest_for_customer(session: Session, customer_id: int, limit: int) -> list[Event]:
+def latest_for_customer(session: Session, customer_id: int, limit: int) -> list[Row[Any]]:
     stmt = (
-        select(Event)
+        select(*Event.__table__.c)
         .where(Event.customer_id == customer_id)
         .order_by(Event.timestamp.desc(), Event.id.desc())
         .limit(limit)
     )
-    return list(session.scalars(stmt))
+    return list(session.execute(stmt))
 
 
 def existing_message_ids(session: Session, message_ids: Sequence[str]) -> set[str]:

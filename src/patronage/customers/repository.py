@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Row, Select, func, select
 from sqlalchemy.orm import Session
 
 from patronage.customers.models import Consent, Customer, CustomerMerge, Identity, Milestone
@@ -62,9 +62,13 @@ def search(
     return list(rows), int(total or 0)
 
 
-def identities(session: Session, customer_id: int) -> list[Identity]:
-    stmt = select(Identity).where(Identity.customer_id == customer_id).order_by(Identity.id)
-    return list(session.scalars(stmt))
+def identities(session: Session, customer_id: int) -> list[Row[Any]]:
+    stmt = (
+        select(*Identity.__table__.c)
+        .where(Identity.customer_id == customer_id)
+        .order_by(Identity.id)
+    )
+    return list(session.execute(stmt))
 
 
 def exists(session: Session, customer_id: int) -> bool:
@@ -83,23 +87,27 @@ def latest_consent(session: Session, customer_id: int, purpose: str) -> bool | N
     return None if granted is None else bool(granted)
 
 
-def consent_history(session: Session, customer_id: int) -> list[Consent]:
+def consent_history(session: Session, customer_id: int) -> list[Row[Any]]:
     stmt = (
-        select(Consent)
+        select(*Consent.__table__.c)
         .where(Consent.customer_id == customer_id)
         .order_by(Consent.recorded_at.desc(), Consent.id.desc())
     )
-    return list(session.scalars(stmt))
+    return list(session.execute(stmt))
 
 
-def milestones(session: Session, customer_id: int) -> list[Milestone]:
-    stmt = select(Milestone).where(Milestone.customer_id == customer_id).order_by(Milestone.id)
-    return list(session.scalars(stmt))
+def milestones(session: Session, customer_id: int) -> list[Row[Any]]:
+    stmt = (
+        select(*Milestone.__table__.c)
+        .where(Milestone.customer_id == customer_id)
+        .order_by(Milestone.id)
+    )
+    return list(session.execute(stmt))
 
 
-def merges_into(session: Session, customer_id: int) -> list[CustomerMerge]:
-    stmt = select(CustomerMerge).where(CustomerMerge.into_customer_id == customer_id)
-    return list(session.scalars(stmt.order_by(CustomerMerge.merged_at)))
+def merges_into(session: Session, customer_id: int) -> list[Row[Any]]:
+    stmt = select(*CustomerMerge.__table__.c).where(CustomerMerge.into_customer_id == customer_id)
+    return list(session.execute(stmt.order_by(CustomerMerge.merged_at)))
 
 
 def count(session: Session) -> int:

@@ -5,9 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
+from sqlalchemy import Row
 from sqlalchemy.orm import Session
 
 from patronage.auth import service as auth_service
@@ -258,10 +261,10 @@ def to_read(customer: Customer, *, with_pii: bool) -> CustomerRead:
 
 
 def consent_states(
-    session: Session, customer_id: int, history: list[Consent] | None = None
+    session: Session, customer_id: int, history: Sequence[Row[Any]] | None = None
 ) -> list[ConsentState]:
     """Current consent per purpose: the newest record, or the default when there is none."""
-    latest: dict[str, Consent] = {}
+    latest: dict[str, Row[Any]] = {}
     for row in history if history is not None else repo.consent_history(session, customer_id):
         latest.setdefault(row.purpose, row)
     states = []
