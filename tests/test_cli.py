@@ -33,6 +33,7 @@ SUBCOMMANDS = {
     "keys": {"status", "rotate", "verify"},
     "import": {"customers", "products", "orders", "events"},
     "export": {"events"},
+    "analytics": {"snapshot", "refresh", "show", "validate", "patterns", "cohorts", "funnel"},
     "segments": {"list", "show", "create", "preview", "refresh", "export"},
 }
 PASSWORD = "correct horse battery"
