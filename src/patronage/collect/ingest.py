@@ -83,8 +83,9 @@ def ingest(
         if m.previous_id:
             keys.add((USER_ID, m.previous_id))
             keys.add((ANONYMOUS_ID, m.previous_id))
-    resolver.preload(keys)
+    resolver.preload(keys, adopt=False)
     _one_writer_at_a_time(session)
+    resolver.adopt_pending()
     resolver.create_new([(m.user_id, m.anonymous_id) for m in fresh if m.type != "alias"])
     work = [_prepare(resolver, m) for m in fresh]
 

@@ -141,11 +141,17 @@ class Resolver:
         self._user_ids: dict[int, str | None] = {}
         self.consents: dict[int, dict[Purpose, bool]] = {}
         self.merge_on_email = get_settings().merge_on_email
+        self._unadopted: list[str] = []
 
     # -- lookups ------------------------------------------------------------------------
 
-    def preload(self, keys: set[Key]) -> None:
-        """Every id of a batch, and the consents of their profiles, in one query."""
+    def preload(self, keys: set[Key], *, adopt: bool = True) -> None:
+        """Every id of a batch, and the consents of their profiles, in one query.
+
+        `adopt=False` only reads: the customers to adopt (see `_adopt`) wait for
+        `adopt_pending`, called once the caller holds the write lock (on SQLite a write
+        here, outside it, fails with "database is locked" under concurrent batches).
+        """
         users = sorted(v for k, v in keys if k == USER_ID and (k, v) not in self.known)
         anons = sorted(v for k, v in keys if k == ANONYMOUS_ID and (k, v) not in self.known)
         connection = self.session.connection()
@@ -159,7 +165,15 @@ class Resolver:
                 said = self.consents.setdefault(int(customer_id), {})
                 if purpose in _PURPOSES:
                     said[Purpose(purpose)] = bool(granted)
-        self._adopt([v for v in users if (USER_ID, v) not in self.known])
+        unknown = [v for v in users if (USER_ID, v) not in self.known]
+        if adopt:
+            self._adopt(unknown)
+        else:
+            self._unadopted.extend(unknown)
+
+    def adopt_pending(self) -> None:
+        pending, self._unadopted = self._unadopted, []
+        self._adopt([v for v in pending if (USER_ID, v) not in self.known])
 
     def _adopt(self, user_ids: list[str]) -> None:
         """Customers that carry a user_id but no identity row (created by an import, the REST

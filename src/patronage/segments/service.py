@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 
 from patronage.auth import service as auth_service
 from patronage.auth.roles import Permission
@@ -583,8 +583,16 @@ def _listen(session: Session) -> None:
     if not session.info.get(_LISTENING):
         # kept for the session's life: listeners may not be removed while they run
         session.info[_LISTENING] = True
-        event.listen(session, "after_commit", _enqueue_pending)
+        # queued once the transaction has ended, not in after_commit: on SQLite the ingest
+        # path holds its write lock until then, and the first enqueue of a process loads
+        # every job module (seconds) -- every other writer would wait on it
         event.listen(session, "after_rollback", _drop_pending)
+        event.listen(session, "after_transaction_end", _enqueue_when_ended)
+
+
+def _enqueue_when_ended(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:  # the outermost transaction, not a savepoint
+        _enqueue_pending(session)
 
 
 def _drop_pending(session: Session) -> None:
