@@ -71,6 +71,11 @@ class Settings(BaseSettings):
         description="events of customers without analytics consent: strip ip, user agent and "
         "page details, or drop the event",
     )
+    ingest_processing: Literal["background", "inline"] | None = Field(
+        default=None,
+        description="tracking API: land and acknowledge, then process in the background, or "
+        "process landed messages before answering; default: inline when env=test",
+    )
 
     @field_validator("database_url")
     @classmethod
@@ -110,6 +115,11 @@ class Settings(BaseSettings):
     @property
     def resolved_key_file(self) -> Path:
         return self.key_file or self.data_dir / "keys.json"
+
+    @property
+    def ingest_inline(self) -> bool:
+        mode = self.ingest_processing or ("inline" if self.env == "test" else "background")
+        return mode == "inline"
 
     @property
     def cookies_secure(self) -> bool:
