@@ -295,4 +295,7 @@ def run_worker(*, workers: int = 1, periodic: bool = True) -> None:
     )
     if periodic:
         catch_up(huey)
+    from patronage.collect import processor  # the tracking API's landed messages
+
+    processor.ensure_running()
     create_consumer(huey, workers=workers, periodic=periodic).run()

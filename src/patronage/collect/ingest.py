@@ -84,7 +84,7 @@ def ingest(
             keys.add((USER_ID, m.previous_id))
             keys.add((ANONYMOUS_ID, m.previous_id))
     resolver.preload(keys, adopt=False)
-    _one_writer_at_a_time(session)
+    one_writer_at_a_time(session)
     resolver.adopt_pending()
     resolver.create_new([(m.user_id, m.anonymous_id) for m in fresh if m.type != "alias"])
     work = [_prepare(resolver, m) for m in fresh]
@@ -206,7 +206,7 @@ def _row(w: _Work, source_id: int | None, received_at: datetime) -> repo.EventRo
         ctx.decode(),
         m.timestamp,
         m.sent_at,
-        received_at,
+        m.received_at or received_at,
     )
 
 
@@ -253,7 +253,7 @@ def _side_effects(
         )
 
 
-def _one_writer_at_a_time(session: Session) -> None:
+def one_writer_at_a_time(session: Session) -> None:
     """SQLite: queue the writing part of batches on a file lock until commit or rollback.
 
     SQLite allows one writer; a blocked writer polls with growing sleeps (up to 100 ms) and

@@ -37,6 +37,23 @@ class Event(Base):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class LandedMessage(Base):
+    """A message the tracking API accepted: committed before the answer, waiting for the
+    processor (identity, consent, events, effects), deleted in the transaction that processes
+    it. `payload` is the validated, normalised message as JSON; `failed` says why processing
+    it failed on its own (it is then set aside, never retried in a loop)."""
+
+    __tablename__ = "event_landing"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(128), unique=True)
+    source_id: Mapped[int | None] = mapped_column(BigId)
+    source_name: Mapped[str] = mapped_column(String(128))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    payload: Mapped[str] = mapped_column(Text)
+    failed: Mapped[str | None] = mapped_column(String(200))
+
+
 class ImportRun(Base):
     """One bulk import (console or REST upload): what, who, how it went, its progress."""
 

@@ -12,10 +12,10 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Row, select, update
+from sqlalchemy import Row, delete, func, select, update
 from sqlalchemy.orm import Session
 
-from patronage.collect.models import Event
+from patronage.collect.models import Event, LandedMessage
 
 COLUMNS = (
     "message_id",
@@ -127,8 +127,6 @@ def reassign_events(session: Session, from_id: int, into_id: int) -> int:
 
 
 def count_events(session: Session) -> int:
-    from sqlalchemy import func
-
     return int(session.scalar(select(func.count()).select_from(Event)) or 0)
 
 
@@ -157,3 +155,84 @@ def events_after(
     if since is not None:
         stmt = stmt.where(Event.timestamp >= since)
     return [tuple(r) for r in session.execute(stmt.order_by(Event.id).limit(limit))]
+
+
+# -- the landing table: what the tracking API accepted, waiting for the processor -----------
+
+LandingRow = tuple[str, int | None, str, datetime, str]  # message_id, source, name, at, payload
+_LANDING_COLUMNS = "message_id, source_id, source_name, received_at, payload"
+_SQLITE_LAND = (
+    f"INSERT INTO event_landing ({_LANDING_COLUMNS}) VALUES (?, ?, ?, ?, ?) "  # noqa: S608
+    "ON CONFLICT (message_id) DO NOTHING"
+)
+_PG_LAND = (
+    f"INSERT INTO event_landing ({_LANDING_COLUMNS}) "  # noqa: S608 (no user text in the SQL)
+    "SELECT * FROM unnest(%b::text[], %b::bigint[], %b::text[], %b::timestamptz[], %b::text[]) "
+    "ON CONFLICT (message_id) DO NOTHING"
+)
+
+
+def land(session: Session, rows: list[LandingRow]) -> None:
+    """Append accepted messages; a message id landed before (a retry) lands nothing."""
+    if not rows:
+        return
+    connection = session.connection()
+    cursor: Any = connection.connection.cursor()
+    try:
+        if connection.dialect.name == "postgresql":
+            cursor.execute(_PG_LAND, [list(column) for column in zip(*rows, strict=True)])
+        else:
+            at = _sqlite_time(rows[0][3])
+            cursor.executemany(
+                _SQLITE_LAND,
+                [
+                    (m, s, n, at if t is rows[0][3] else _sqlite_time(t), p)
+                    for m, s, n, t, p in rows
+                ],
+            )
+    finally:
+        cursor.close()
+
+
+def any_landed(session: Session) -> bool:
+    stmt = select(LandedMessage.id).where(LandedMessage.failed.is_(None)).limit(1)
+    return session.scalar(stmt) is not None
+
+
+def landed(session: Session, limit: int) -> list[Row[Any]]:
+    """The oldest `limit` messages waiting for the processor, in landing order."""
+    stmt = (
+        select(
+            LandedMessage.id,
+            LandedMessage.message_id,
+            LandedMessage.source_id,
+            LandedMessage.source_name,
+            LandedMessage.received_at,
+            LandedMessage.payload,
+        )
+        .where(LandedMessage.failed.is_(None))
+        .order_by(LandedMessage.id)
+        .limit(limit)
+    )
+    return list(session.execute(stmt))
+
+
+def delete_landed(session: Session, ids: Sequence[int]) -> None:
+    for start in range(0, len(ids), 1000):
+        chunk = ids[start : start + 1000]
+        session.execute(delete(LandedMessage).where(LandedMessage.id.in_(chunk)))
+
+
+def set_aside(session: Session, landing_id: int, reason: str) -> None:
+    session.execute(
+        update(LandedMessage).where(LandedMessage.id == landing_id).values(failed=reason[:200])
+    )
+
+
+def count_landed(session: Session) -> tuple[int, int]:
+    """(waiting, set aside) messages in the landing table."""
+    stmt = select(LandedMessage.failed.is_(None), func.count()).group_by(
+        LandedMessage.failed.is_(None)
+    )
+    counts = {bool(waiting): int(n) for waiting, n in session.execute(stmt)}
+    return counts.get(True, 0), counts.get(False, 0)

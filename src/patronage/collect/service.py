@@ -5,13 +5,17 @@ from __future__ import annotations
 import base64
 import binascii
 import time
+from dataclasses import dataclass
 from datetime import datetime
+from itertools import groupby
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from patronage.auth import service as auth_service
 from patronage.collect import ingest as pipeline  # a module: ingest imports us back
+from patronage.collect import landing
 from patronage.collect import repository as repo
 from patronage.collect.schemas import Accepted, EventRead, Rejected
 from patronage.collect.validate import (
@@ -23,6 +27,7 @@ from patronage.collect.validate import (
     messages_of_batch,
     validate_messages,
 )
+from patronage.config import get_settings
 from patronage.errors import AppError, NotAuthenticated
 from patronage.kit.clock import utcnow
 
@@ -106,7 +111,8 @@ def receive(
     authorization: str | None,
     received_at: datetime | None = None,
 ) -> Accepted:
-    """One call of the tracking API: authenticate, validate, store, apply.
+    """One call of the tracking API: authenticate, validate, land (committed by the caller
+    before the answer), then process: right here (inline) or by the background processor.
 
     A single message that is refused is a 400; a batch stores its good messages and lists
     the refused ones (a batch whose every message is refused is a 400).
@@ -129,9 +135,93 @@ def receive(
         if endpoint == "batch":
             raise InvalidMessage([_rejected(r).model_dump() for r in refusals])
         raise InvalidMessage(refusals[0].reason)
-    result = pipeline.ingest(session, source, accepted, received_at)
-    _segments_changed(session, result, accepted)
+    # SQLite: queue on the write lock (woken at once) rather than poll in SQLite's busy wait
+    pipeline.one_writer_at_a_time(session)
+    repo.land(
+        session,
+        [(m.message_id, source.id, source.name, received_at, landing.encode(m)) for m in accepted],
+    )
+    if get_settings().ingest_inline:
+        process_pending(session)
+    else:
+        from patronage.collect import processor  # imported late: it imports us
+
+        processor.ensure_running()
     return Accepted(rejected=[_rejected(r) for r in refusals])
+
+
+# -- the processor: landed messages -> identities, consent, events, effects ----------------
+
+PROCESS_BATCH = 5000  # landed messages per transaction of the processor
+_LOCK_KEY = 0x70617472  # PostgreSQL advisory lock of the processor ("patr")
+
+
+@dataclass
+class Processed:
+    messages: int = 0  # landed messages taken (and deleted from the landing table)
+    stored: int = 0  # new events
+    duplicates: int = 0  # message ids stored before (retries)
+    dropped: int = 0  # not stored for want of analytics consent (events_without_consent=drop)
+    locked_out: bool = False  # another processor holds the lock (wait=False)
+
+
+def process_pending(
+    session: Session, limit: int = PROCESS_BATCH, *, wait: bool = True
+) -> Processed:
+    """Process the oldest `limit` landed messages in the session's transaction and delete them
+    from the landing table in that same transaction: committed together or not at all, so a
+    crash at any point loses and duplicates nothing.
+
+    One processor at a time per database (a PostgreSQL advisory lock, the SQLite write
+    lock); wait=False returns at once (locked_out) when another one holds it.
+    """
+    done = Processed()
+    if not repo.any_landed(session):
+        return done
+    if not _processor_lock(session, wait):
+        done.locked_out = True
+        return done
+    rows = repo.landed(session, limit)
+    # consecutive runs of one source, in landing order: a person's messages stay in order
+    runs = groupby(rows, key=lambda r: (r.source_id, r.source_name))
+    for (source_id, source_name), group in runs:
+        landed = list(group)
+        messages = [landing.decode(r.message_id, r.received_at, r.payload) for r in landed]
+        result = pipeline.ingest(
+            session, pipeline.SourceRef(source_id, source_name), messages, landed[0].received_at
+        )
+        _segments_changed(session, result, messages)
+        done.stored += result.stored
+        done.duplicates += result.duplicates
+        done.dropped += result.dropped
+    repo.delete_landed(session, [r.id for r in rows])
+    done.messages = len(rows)
+    return done
+
+
+def set_aside_oldest(session: Session, reason: str) -> None:
+    """The oldest landed message fails on its own: keep it (for a look) but stop retrying it."""
+    if not _processor_lock(session, True):
+        return
+    rows = repo.landed(session, 1)
+    if rows:
+        repo.set_aside(session, rows[0].id, reason)
+
+
+def landing_backlog(session: Session) -> tuple[int, int]:
+    """(messages waiting for the processor, messages set aside after failing)."""
+    return repo.count_landed(session)
+
+
+def _processor_lock(session: Session, wait: bool) -> bool:
+    if session.get_bind().dialect.name == "postgresql":
+        function = "pg_advisory_xact_lock" if wait else "pg_try_advisory_xact_lock"
+        got = session.execute(text(f"SELECT {function}(:key)"), {"key": _LOCK_KEY}).scalar()
+        return wait or bool(got)
+    # SQLite: the write lock itself, held to the end of the transaction; rows are read after
+    # taking it, so two processors take turns and never take the same rows
+    pipeline.one_writer_at_a_time(session)
+    return True
 
 
 def _segments_changed(session: Session, result: pipeline.IngestResult, accepted: list[Any]) -> None:

@@ -48,6 +48,7 @@ class Incoming:
     traits: dict[str, Any] = field(default_factory=dict)
     previous_id: str | None = None
     group_id: str | None = None
+    received_at: datetime | None = None  # when the API accepted it (the landing keeps it)
 
 
 @dataclass(slots=True)
@@ -267,6 +268,7 @@ def _normalise(
         traits=traits,
         previous_id=m.previousId if kind == "alias" else None,
         group_id=m.groupId if kind == "group" else None,
+        received_at=received_at,
     )
     return incoming, ""
 
