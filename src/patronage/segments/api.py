@@ -16,10 +16,15 @@ from patronage.kit.ids import RowId
 from patronage.kit.pagination import MAX_PAGE_SIZE, PageRequest
 from patronage.segments import service
 from patronage.segments.schemas import (
+    CustomerNextCategoriesRead,
+    CustomerPersonaRead,
     EvaluationRead,
     HistoryRead,
     MemberPage,
     MembershipRead,
+    NextCategoryEvaluationRead,
+    NextCategoryRunRead,
+    PersonasRead,
     PreviewRead,
     PreviewRequest,
     SegmentCreate,
@@ -76,6 +81,80 @@ def memberships(
 ) -> list[MembershipRead]:
     """The segments a customer is in now."""
     return service.memberships_of(session, customer_id)
+
+
+# -- personas and next category (declared before /{segment_id}: paths are matched in order) --
+
+
+@router.get("/personas", response_model=PersonasRead)
+def personas(
+    principal: Principal = require(Permission.CUSTOMERS_READ),
+    session: Session = SessionDep,
+) -> PersonasRead:
+    """The personas of the latest clustering: words, size, value, distinguishing features."""
+    return service.personas_overview(session)
+
+
+@router.post("/personas/refresh", response_model=PersonasRead)
+def refresh_personas(
+    k_min: Annotated[int, Query(ge=2, le=50)] = 3,
+    k_max: Annotated[int, Query(ge=2, le=50)] = 8,
+    principal: Principal = require(Permission.SEGMENTS_WRITE),
+    session: Session = SessionDep,
+) -> PersonasRead:
+    """Re-cluster now (k chosen by silhouette in [k_min, k_max]); ids and names of personas
+    matched to the previous run are kept."""
+    return service.refresh_personas(session, k_min=k_min, k_max=k_max)
+
+
+@router.get("/customers/{customer_id}/persona", response_model=CustomerPersonaRead)
+def customer_persona(
+    customer_id: RowId,
+    principal: Principal = require(Permission.CUSTOMERS_READ),
+    session: Session = SessionDep,
+) -> CustomerPersonaRead:
+    """The customer's persona in the latest clustering."""
+    return service.persona_of(session, customer_id)
+
+
+@router.get("/customers/{customer_id}/next-categories", response_model=CustomerNextCategoriesRead)
+def customer_next_categories(
+    customer_id: RowId,
+    principal: Principal = require(Permission.CUSTOMERS_READ),
+    session: Session = SessionDep,
+) -> CustomerNextCategoriesRead:
+    """The categories the customer is most likely to branch into next, best first."""
+    return service.next_categories_of(session, customer_id)
+
+
+@router.post("/next-category/refresh", response_model=NextCategoryRunRead)
+def refresh_next_categories(
+    k: Annotated[int, Query(ge=1, le=20)] = 3,
+    principal: Principal = require(Permission.SEGMENTS_WRITE),
+    session: Session = SessionDep,
+) -> NextCategoryRunRead:
+    """Predict every buyer's next `k` categories now (replaces the previous predictions)."""
+    return service.refresh_next_categories(session, k=k)
+
+
+@router.post("/next-category/evaluate", response_model=NextCategoryEvaluationRead)
+def evaluate_next_category(
+    holdout_days: Annotated[int, Query(ge=1, le=3650)] = 90,
+    principal: Principal = require(Permission.SEGMENTS_WRITE),
+    session: Session = SessionDep,
+) -> NextCategoryEvaluationRead:
+    """Holdout evaluation: hit rate @1/3/5 of the model and of the most-popular baseline on
+    the last `holdout_days` days of orders, in the same run."""
+    return service.evaluate_next_category(session, holdout_days)
+
+
+@router.get("/next-category/evaluation", response_model=NextCategoryEvaluationRead | None)
+def next_category_evaluation(
+    principal: Principal = require(Permission.CUSTOMERS_READ),
+    session: Session = SessionDep,
+) -> NextCategoryEvaluationRead | None:
+    """The latest holdout evaluation (null before the first)."""
+    return service.latest_evaluation(session)
 
 
 @router.get("/{segment_id}", response_model=SegmentRead)

@@ -14,7 +14,7 @@ from patronage.console import console, friendly_errors
 from patronage.db import transaction
 from patronage.errors import ValidationFailed
 from patronage.segments import service
-from patronage.segments.schemas import SegmentCreate
+from patronage.segments.schemas import PersonasRead, SegmentCreate
 
 segments = typer.Typer(
     help="Segments: list, build, preview, refresh, export.", no_args_is_help=True
@@ -138,3 +138,111 @@ def export(
     else:
         output.write_text(text, encoding="utf-8")
         console.print(f"wrote {rows:,} members to {output}")
+
+
+# -- personas and next category ----------------------------------------------------------------
+
+personas = typer.Typer(help="Personas: k-means clusters described in words.", no_args_is_help=True)
+segments.add_typer(personas, name="personas")
+next_category = typer.Typer(
+    help="The categories customers are likely to branch into next.", no_args_is_help=True
+)
+segments.add_typer(next_category, name="next-category")
+
+
+def _print_personas(result: PersonasRead) -> None:
+    if result.computed_at is None:
+        console.print(result.message or "no personas yet")
+        return
+    scores = ", ".join(f"k={s.k}: {s.silhouette:.3f}" for s in result.silhouettes)
+    console.print(
+        f"{len(result.personas)} personas of {result.customers:,} customers "
+        f"(k={result.k} by silhouette; {scores}) computed {result.computed_at:%Y-%m-%d %H:%M} UTC"
+    )
+    table = Table("id", "persona", "customers", "share", "mean spend", "mean CLV", "in words")
+    for p in result.personas:
+        table.add_row(
+            str(p.id),
+            p.name,
+            f"{p.size:,}",
+            f"{p.share:.1%}",
+            f"{p.mean_spend_minor / 100:,.2f}",
+            f"{p.mean_clv_minor / 100:,.2f}" if p.mean_clv_minor is not None else "–",
+            p.description,
+        )
+    console.print(table)
+
+
+@personas.command("list")
+@friendly_errors
+def personas_list() -> None:
+    """The personas of the latest clustering."""
+    with transaction() as session:
+        result = service.personas_overview(session)
+    _print_personas(result)
+
+
+@personas.command("refresh")
+@friendly_errors
+def personas_refresh(
+    k_min: Annotated[int, typer.Option(min=2, max=50, help="fewest personas")] = 3,
+    k_max: Annotated[int, typer.Option(min=2, max=50, help="most personas")] = 8,
+) -> None:
+    """Re-cluster the customers now (ids and names of matched personas are kept)."""
+    with transaction() as session, console.status("clustering…") as status:
+        result = service.refresh_personas(
+            session, k_min=k_min, k_max=k_max, progress=lambda s: status.update(f"{s}…")
+        )
+    _print_personas(result)
+
+
+@next_category.command("refresh")
+@friendly_errors
+def next_category_refresh(
+    k: Annotated[int, typer.Option(min=1, max=20, help="categories per customer")] = 3,
+) -> None:
+    """Predict every buyer's next categories now."""
+    with transaction() as session, console.status("predicting…"):
+        run = service.refresh_next_categories(session, k=k)
+    console.print(
+        f"{run.customers:,} customers: top {run.k} of {run.categories} categories "
+        f"(from {run.transitions:,} consecutive-order pairs) in {run.duration_ms:,} ms"
+    )
+
+
+@next_category.command("evaluate")
+@friendly_errors
+def next_category_evaluate(
+    holdout_days: Annotated[
+        int, typer.Option(min=1, max=3650, help="the last N days of orders are the holdout")
+    ] = 90,
+) -> None:
+    """Holdout hit rate of the model against the most-popular baseline, in one run."""
+    with transaction() as session, console.status("evaluating…"):
+        e = service.evaluate_next_category(session, holdout_days)
+    cut = f"{e.cut:%Y-%m-%d}" if e.cut else "–"
+    console.print(f"{e.customers:,} customers branched into a new category after {cut}")
+    table = Table("k", "hit rate", "baseline", "recall", "baseline recall", title="Next category")
+    for r in e.results:
+        table.add_row(
+            str(r.k),
+            f"{r.hit_rate:.1%}",
+            f"{r.baseline_hit_rate:.1%}",
+            f"{r.recall:.1%}",
+            f"{r.baseline_recall:.1%}",
+        )
+    console.print(table)
+
+
+@next_category.command("show")
+@friendly_errors
+def next_category_show(customer_id: Annotated[int, typer.Argument(min=1, max=2**63 - 1)]) -> None:
+    """A customer's persona and predicted next categories."""
+    with transaction() as session:
+        persona = service.persona_of(session, customer_id)
+        cats = service.next_categories_of(session, customer_id)
+    console.print(f"persona: {persona.persona.name if persona.persona else '–'}")
+    if not cats.categories:
+        console.print("no prediction (no orders, or no refresh yet)")
+    for c in cats.categories:
+        console.print(f"{c.rank}. {c.name} ({c.score:.3f})", markup=False, highlight=False)

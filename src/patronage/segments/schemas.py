@@ -148,3 +148,94 @@ class MembershipRead(BaseModel):
     segment_id: int
     name: str
     entered_at: datetime
+
+
+# -- personas and next category ----------------------------------------------------------------
+
+
+class TraitRead(BaseModel):
+    feature: str
+    label: str = Field(description="the feature in words")
+    z: float = Field(description="(cluster mean - overall mean) / overall standard deviation")
+    phrase: str | None = Field(description="how the description says it")
+    mean: float | None = Field(description="the cluster's mean of the feature (natural units)")
+    overall: float | None = Field(description="every customer's mean of the feature")
+
+
+class PersonaRead(BaseModel):
+    id: int = Field(description="stable across refreshes (centroids matched to the last run)")
+    name: str
+    description: str
+    active: bool
+    size: int
+    share: float = Field(description="share of the clustered customers")
+    total_spend_minor: int
+    mean_spend_minor: float
+    total_clv_minor: float | None
+    mean_clv_minor: float | None
+    traits: list[TraitRead]
+    computed_at: datetime
+
+
+class SilhouetteRead(BaseModel):
+    k: int
+    silhouette: float
+
+
+class PersonasRead(BaseModel):
+    computed_at: datetime | None
+    message: str | None = None
+    k: int | None = None
+    customers: int = 0
+    silhouette: float | None = None
+    silhouettes: list[SilhouetteRead] = []
+    duration_ms: int | None = None
+    personas: list[PersonaRead] = []
+
+
+class CustomerPersonaRead(BaseModel):
+    customer_id: int
+    persona: PersonaRead | None
+    computed_at: datetime | None
+
+
+class NextCategoryRead(BaseModel):
+    rank: int
+    category_id: int
+    name: str
+    score: float
+
+
+class CustomerNextCategoriesRead(BaseModel):
+    customer_id: int
+    computed_at: datetime | None
+    categories: list[NextCategoryRead]
+
+
+class NextCategoryRunRead(BaseModel):
+    computed_at: datetime
+    duration_ms: int
+    customers: int = Field(description="customers with a prediction")
+    categories: int
+    transitions: int = Field(description="pairs of consecutive orders the model learnt from")
+    k: int
+
+
+class HitRateRead(BaseModel):
+    k: int
+    hit_rate: float = Field(description="share of customers with a new category in the top k")
+    baseline_hit_rate: float = Field(description="the same for the most-popular baseline")
+    recall: float = Field(description="mean share of their new categories in the top k")
+    baseline_recall: float
+
+
+class NextCategoryEvaluationRead(BaseModel):
+    computed_at: datetime
+    duration_ms: int
+    holdout_days: int
+    cut: datetime | None = Field(description="orders before it train, after it test")
+    customers: int = Field(
+        description="customers with orders before the cut and a new category after"
+    )
+    train_lines: int
+    results: list[HitRateRead]

@@ -789,3 +789,15 @@ def _queue_evaluation(session: Session) -> None:
 def trends(session: Session, days: int = 7) -> dict[int, tuple[int, int]]:
     """Per segment: entries and exits over the last `days` days."""
     return repo.moves_since(session, utcnow() - timedelta(days=days))
+
+
+# -- personas and next category (segments/insights.py) -----------------------------------------
+# isort: split
+from patronage.segments.insights import evaluate_next_category as evaluate_next_category  # noqa: E402
+from patronage.segments.insights import latest_evaluation as latest_evaluation  # noqa: E402
+from patronage.segments.insights import latest_prediction as latest_prediction  # noqa: E402
+from patronage.segments.insights import next_categories_of as next_categories_of  # noqa: E402
+from patronage.segments.insights import persona_of as persona_of  # noqa: E402
+from patronage.segments.insights import personas_overview as personas_overview  # noqa: E402
+from patronage.segments.insights import refresh_next_categories as refresh_next_categories  # noqa: E402
+from patronage.segments.insights import refresh_personas as refresh_personas  # noqa: E402
