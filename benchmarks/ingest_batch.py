@@ -3,13 +3,21 @@
 A real server (uvicorn, 2 workers) on 127.0.0.1; load generated on this machine by a few
 client processes over keep-alive connections, 100 messages a batch (realistic web-shop
 traffic: page views, product views, cart and order events, identifies; ~20% of batches carry
-consent preferences). Measures, per database:
+consent preferences). The API lands accepted messages and answers; the processor (a thread
+in each server worker) turns them into events (docs/adr/0004-ingest-landing.md). Measures,
+per database:
 
-- sustained events/s at full load (closed loop), with some batches sent twice;
-- p50 / p99 batch latency at half that load (paced);
-- zero loss: rows stored == unique messages acknowledged; resent batches store nothing;
+- sustained events/s acknowledged at full load (closed loop), with some batches sent twice;
+  the processor's events/s during that load and the backlog it leaves;
+- the processor alone: the time to drain that backlog, and its events/s (API idle);
+- p50 / p99 batch latency at half the full-load rate (paced), and the backlog after it;
+- zero loss: after the processor drains, events stored == unique messages acknowledged;
+  resent batches store nothing (duplicates stored 0);
 - the raw limit: the same rows inserted directly, 100 a transaction (executemany on SQLite,
-  COPY on PostgreSQL), and the ratio API / raw.
+  COPY on PostgreSQL), and the ratio API / raw;
+- kill -9: the server (all workers) killed in the middle of sustained load and restarted,
+  clients retrying every batch not acknowledged; after draining, every acknowledged message
+  is stored exactly once (--kill-seconds 0 skips it).
 
     .venv/bin/python benchmarks/ingest_batch.py [--db sqlite,postgres] [--seconds 20]
 
@@ -59,6 +67,7 @@ def environment(kind: str, pg_url: str) -> Iterator[dict[str, str]]:
         "PATRONAGE_ENV": "development",
         "PATRONAGE_DATA_DIR": str(tmp),
         "PATRONAGE_LOG_LEVEL": "WARNING",
+        "PATRONAGE_INGEST_PROCESSING": "background",
     }
     admin = None
     dbname = None
@@ -347,6 +356,41 @@ def run_load(
 # -- checks and the raw reference --------------------------------------------------------
 
 
+def backlog() -> int:
+    """Messages landed and not yet processed."""
+    from sqlalchemy import text
+
+    from patronage import db
+
+    with db.transaction() as s:
+        return int(s.execute(text("SELECT count(*) FROM event_landing")).scalar_one())
+
+
+def event_count() -> int:
+    from sqlalchemy import text
+
+    from patronage import db
+
+    with db.transaction() as s:
+        return int(s.execute(text("SELECT count(*) FROM events")).scalar_one())
+
+
+def wait_drained(timeout: float = 900.0) -> dict[str, Any]:
+    """Wait for the server's processors to empty the landing table; their events/s."""
+    pending, before = backlog(), event_count()
+    t0 = time.perf_counter()
+    while backlog() and time.perf_counter() - t0 < timeout:
+        time.sleep(0.25)
+    elapsed = time.perf_counter() - t0
+    processed = event_count() - before
+    return {
+        "backlog": pending,
+        "drain_seconds": round(elapsed, 2),
+        "left": backlog(),
+        "events_per_s": round(processed / elapsed) if pending and elapsed else None,
+    }
+
+
 def stored_events() -> tuple[int, int]:
     from sqlalchemy import text
 
@@ -417,6 +461,23 @@ def raw_insert_rate(kind: str, limit: int) -> dict[str, Any]:
     return {"rows": len(rows), "events_per_s": round(len(rows) / elapsed)}
 
 
+def phase_load(
+    kind: str, name: str, port: int, key: str, args: argparse.Namespace, **load: Any
+) -> dict[str, Any]:
+    """One load phase, with what the processor did meanwhile and the backlog it leaves."""
+    stored_before = event_count()
+    result = run_load(port, key, args.clients, args.seconds, phase=name[0], **load)
+    result["processed_events_per_s"] = round((event_count() - stored_before) / result["seconds"])
+    result["backlog_after"] = backlog()
+    log(
+        f"[{kind}] {name}: {result['events_per_s']} events/s acknowledged, p50"
+        f" {result['p50_ms']} ms, p99 {result['p99_ms']} ms; processor"
+        f" {result['processed_events_per_s']} events/s meanwhile, backlog"
+        f" {result['backlog_after']}"
+    )
+    return result
+
+
 def measure(kind: str, args: argparse.Namespace) -> dict[str, Any]:
     with environment(kind, args.pg_url) as env:
         key = create_source()
@@ -425,16 +486,20 @@ def measure(kind: str, args: argparse.Namespace) -> dict[str, Any]:
         try:
             log(f"[{kind}] warm-up {args.warmup}s")
             warm = run_load(port, key, args.clients, args.warmup, None, 0, "w")
+            drain_warm = wait_drained()
             log(f"[{kind}] full load {args.seconds}s with {args.clients} clients")
-            full = run_load(port, key, args.clients, args.seconds, None, args.resend_every, "f")
-            log(f"[{kind}] full: {full['events_per_s']} events/s, p99 {full['p99_ms']} ms")
+            full = phase_load(
+                kind, "full", port, key, args, rate=None, resend_every=args.resend_every
+            )
+            drain_full = wait_drained()
+            log(
+                f"[{kind}] processor alone: {drain_full['backlog']} messages in"
+                f" {drain_full['drain_seconds']} s = {drain_full['events_per_s']} events/s"
+            )
             half_rate = full["events_per_s"] / 2 / BATCH
             log(f"[{kind}] half load ({half_rate:.0f} batches/s) {args.seconds}s")
-            half = run_load(port, key, args.clients, args.seconds, half_rate, 0, "h")
-            log(
-                f"[{kind}] half: {half['events_per_s']} events/s,"
-                f" p50 {half['p50_ms']} ms, p99 {half['p99_ms']} ms"
-            )
+            half = phase_load(kind, "half", port, key, args, rate=half_rate, resend_every=0)
+            drain_half = wait_drained()
         finally:
             stop_server(server)
         total, distinct = stored_events()
@@ -443,9 +508,19 @@ def measure(kind: str, args: argparse.Namespace) -> dict[str, Any]:
         log(f"[{kind}] raw: {raw['events_per_s']} events/s")
         for phase in (warm, full, half):
             phase.pop("acked_batches")
-        return {
+        result: dict[str, Any] = {
             "full_load": full,
             "half_load": half,
+            "processor": {
+                "alone_events_per_s": drain_full["events_per_s"],
+                "backlog_after_full_load": drain_full["backlog"],
+                "drain_seconds_after_full_load": drain_full["drain_seconds"],
+                "during_full_load_events_per_s": full["processed_events_per_s"],
+                "during_half_load_events_per_s": half["processed_events_per_s"],
+                "backlog_after_half_load": drain_half["backlog"],
+                "drain_seconds_after_half_load": drain_half["drain_seconds"],
+                "left_after_drain": drain_warm["left"] + drain_full["left"] + drain_half["left"],
+            },
             "zero_loss": {
                 "acknowledged": acked,
                 "stored": total,
@@ -456,6 +531,86 @@ def measure(kind: str, args: argparse.Namespace) -> dict[str, Any]:
             "raw_insert": raw,
             "api_vs_raw": round(full["events_per_s"] / raw["events_per_s"], 3),
         }
+        if args.kill_seconds:
+            result["kill9"] = kill9_run(kind, env, key, args)
+        return result
+
+
+# -- kill -9 in the middle, clients retrying ------------------------------------------------
+
+
+def retrying_client(client: int, port: int, key: str, seconds: float, out: Any) -> None:
+    """Distinct batches for `seconds`; one not acknowledged (refused or reset connection,
+    5xx) is sent again until it is, as the SDKs do."""
+    pool = [batch_body(client, b) for b in range(64)]
+    sender = Sender(port, key)
+    acked: list[int] = []
+    retries = 0
+    start = time.perf_counter()
+    batch = 0
+    while time.perf_counter() - start < seconds:
+        body = pool[batch % 64].replace(b'"messageId": "c', f'"messageId": "k{batch}c'.encode())
+        deadline = time.perf_counter() + 120
+        while sender.post(body) != 200:
+            retries += 1
+            if time.perf_counter() > deadline:
+                raise RuntimeError(f"batch {batch} of client {client} never acknowledged")
+            time.sleep(0.1)
+        acked.append(batch)
+        batch += 1
+    out.put({"client": client, "retries": retries, "batches": acked})
+
+
+def kill9_run(kind: str, env: dict[str, str], key: str, args: argparse.Namespace) -> dict[str, Any]:
+    from sqlalchemy import text
+
+    from patronage import db
+
+    port = free_port()
+    servers = [start_server(env, port, args.workers)]
+    ctx = mp.get_context("fork")
+    queue: Any = ctx.Queue()
+    procs = [
+        ctx.Process(target=retrying_client, args=(c, port, key, args.kill_seconds, queue))
+        for c in range(args.clients)
+    ]
+    for p in procs:
+        p.start()
+    time.sleep(args.kill_seconds / 2)
+    log(f"[{kind}] kill -9 of the server (all workers), backlog {backlog()}")
+    stop_server(servers[-1], hard=True)
+    t0 = time.perf_counter()
+    servers.append(start_server(env, port, args.workers))
+    restart = round(time.perf_counter() - t0, 2)
+    log(f"[{kind}] restarted in {restart} s")
+    results = [queue.get() for _ in procs]
+    for p in procs:
+        p.join()
+    drained = wait_drained()
+    stop_server(servers[-1])
+    expected = {
+        f"k{b}c{r['client']}-b{b % 64}-m{i}"
+        for r in results
+        for b in r["batches"]
+        for i in range(BATCH)
+    }
+    with db.transaction() as s:
+        query = text("SELECT message_id FROM events WHERE message_id LIKE 'k%'")
+        stored = [m for (m,) in s.execute(query)]
+    unique = set(stored)
+    outcome = {
+        "kills": 1,
+        "restart_seconds": restart,
+        "acknowledged": len(expected),
+        "stored": len(stored),
+        "duplicates_stored": len(stored) - len(unique),
+        "missing_acknowledged": len(expected - unique),
+        "client_retries": sum(r["retries"] for r in results),
+        "drain_seconds": drained["drain_seconds"],
+        "exactly_once": len(stored) == len(unique) and not expected - unique,
+    }
+    log(f"[{kind}] kill -9: {outcome}")
+    return outcome
 
 
 def main() -> None:
@@ -466,6 +621,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--resend-every", type=int, default=20, help="resend every Nth batch")
+    parser.add_argument("--kill-seconds", type=float, default=20.0, help="0: no kill -9 run")
     parser.add_argument(
         "--pg-url", default=os.environ.get("PATRONAGE_TEST_DATABASE_URL", PG_DEFAULT)
     )
@@ -482,6 +638,7 @@ def main() -> None:
     }
     for kind in args.db.split(","):
         results[kind] = measure(kind.strip(), args)
+    results["load_average_1m_end"] = round(os.getloadavg()[0], 2)
     print(json.dumps(results))
 
 

@@ -147,6 +147,7 @@ def receive(
         from patronage.collect import processor  # imported late: it imports us
 
         processor.ensure_running()
+        processor.landed_now()
     return Accepted(rejected=[_rejected(r) for r in refusals])
 
 
