@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import traceback
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -162,6 +165,16 @@ class ContainErrors:
                 await response(scope, receive, send)
 
 
+@asynccontextmanager
+async def _lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    # What the imports and the app built lives as long as the process (~300k objects with
+    # the analytics libraries). Frozen, a full collection no longer walks them: it took
+    # 100-270 ms here, a pause that lands on whichever request is running (the p99).
+    gc.collect()
+    gc.freeze()
+    yield
+
+
 def create_app() -> FastAPI:
     settings = get_settings()
     check_production_ready(settings)
@@ -171,6 +184,7 @@ def create_app() -> FastAPI:
         description="Open-source, data-driven customer relationship platform.",
         docs_url=None,  # served by web.views from vendored assets (no CDN)
         redoc_url=None,
+        lifespan=_lifespan,
     )
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
