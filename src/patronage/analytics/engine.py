@@ -24,6 +24,7 @@ import io
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,7 @@ from typing import Any
 import duckdb
 import ibis
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.json as pa_json
 from ibis.backends import BaseBackend
@@ -139,9 +141,11 @@ SOURCE_COLUMNS: dict[str, tuple[str, ...]] = {
     "returns": ("order_id", "status"),
     "reviews": ("customer_id", "rating"),
     "tickets": ("customer_id", "opened_us"),
-    # visitor: the customer id as text, else the anonymous id (the funnel counts both)
+    # visitor: the customer id as text, else the anonymous id (the funnel counts both);
+    # list_id: of CLICKED events only (the only ones read with it)
     "events": ("customer_id", "visitor", "name", "ts_us", "device", "list_id"),
 }
+CLICKED = "Product Clicked"
 
 _TEXT = {"status", "channel", "coupon", "visitor", "name", "device", "list_id"}
 
@@ -169,7 +173,7 @@ def _pg_select(name: str) -> str:
         return (
             "SELECT customer_id, coalesce(CAST(customer_id AS TEXT), anonymous_id) AS visitor, "  # noqa: S608
             f"name, {ts} AS ts_us, context -> 'device' ->> 'type' AS device, "
-            "properties ->> 'list_id' AS list_id FROM events"
+            f"CASE WHEN name = '{CLICKED}' THEN properties ->> 'list_id' END AS list_id FROM events"
         )
     exprs = [
         f"{_PG_US.format(c=c.name)} AS {_us(c.name)}"
@@ -230,63 +234,94 @@ class Store:
         self._cleanup.clear()
 
 
-# SQLite: SQLAlchemy's storage format 'YYYY-MM-DD HH:MM:SS.ffffff' -> epoch microseconds,
-# computed by SQLite itself (Python would parse a datetime per value: 10x slower)
-_SQLITE_US = (
-    "CAST(strftime('%s', substr({c}, 1, 19)) AS INTEGER) * 1000000"
-    " + CAST(substr({c} || '000000', 21, 6) AS INTEGER)"
-)
-
-
-def _sqlite_select(name: str) -> str:
-    """The normalising SELECT of one table, over a rowid range (two parameters)."""
-    if name == "events":
-        ts = _SQLITE_US.format(c="timestamp")
-        select = (
-            "SELECT customer_id, coalesce(CAST(customer_id AS TEXT), anonymous_id) AS visitor, "  # noqa: S608
-            f"name, {ts} AS ts_us, "
-            "CAST(json_extract(context, '$.device.type') AS TEXT) AS device, "
-            "CAST(json_extract(properties, '$.list_id') AS TEXT) AS list_id FROM events"
-        )
-    else:
-        exprs = [
-            f"{_SQLITE_US.format(c=c.name)} AS {_us(c.name)}" if c.arrow == _TS else c.name
-            for c in SOURCES[name]
-        ]
-        select = f"SELECT {', '.join(exprs)} FROM {name}"  # noqa: S608 (built from constants)
-    return f"{select} WHERE rowid BETWEEN ? AND ?"
-
-
 def _arrow_schema(name: str) -> pa.Schema:
     return pa.schema([(c, pa.string() if c in _TEXT else pa.int64()) for c in SOURCE_COLUMNS[name]])
 
 
+# SQLite: SQLite spells each block of rows as one NDJSON text (json_object, in C) holding the
+# raw values — timestamps in SQLAlchemy's storage format 'YYYY-MM-DD HH:MM:SS.ffffff' — and
+# Arrow parses it, timestamps included: one Python object per block instead of a tuple per
+# row, and SQLite (one core, the caller's connection) spells the next block while Arrow parses
+# the last one in a thread. Blocks follow the rowid (keyset paging: ids can be sparse).
 SQLITE_ROWS = 250_000  # rows per NDJSON block
 
 
-def _read_sqlite(raw: Any, name: str) -> pa.Table:
-    """SQLite spells each block of rows as one NDJSON text (json_object, in C), Arrow parses
-    it: one Python object per block instead of a tuple per row (2x faster)."""
-    schema = _arrow_schema(name)
-    row = "json_object(" + ", ".join(f"'{c}', {c}" for c in schema.names) + ")"
-    query = f"SELECT group_concat({row}, char(10)) FROM ({_sqlite_select(name)})"  # noqa: S608
-    lo, hi = raw.execute(f"SELECT min(rowid), max(rowid) FROM {name}").fetchone()  # noqa: S608
-    if lo is None:
-        return schema.empty_table()
-    buffer = io.BytesIO()
-    for start in range(int(lo), int(hi) + 1, SQLITE_ROWS):
-        text = raw.execute(query, (start, start + SQLITE_ROWS - 1)).fetchone()[0]
-        if text:
-            buffer.write(text.encode())
-            buffer.write(b"\n")
-    if not buffer.getbuffer().nbytes:
-        return schema.empty_table()
-    buffer.seek(0)
-    return pa_json.read_json(
-        buffer,
+def _sqlite_columns(name: str) -> list[tuple[str, str, pa.DataType]]:
+    """(JSON key, SQLite expression, Arrow type to parse) of one table's block query."""
+    if name == "events":
+        list_id = "CAST(properties ->> '$.list_id' AS TEXT)"
+        return [
+            ("customer_id", "customer_id", pa.int64()),
+            # `visitor` is made in Arrow (_normalise): the anonymous id only where it is used
+            ("anonymous_id", "iif(customer_id IS NULL, anonymous_id, NULL)", pa.string()),
+            ("name", "name", pa.string()),
+            ("ts_us", '"timestamp"', _TS),
+            ("device", "CAST(context ->> '$.device.type' AS TEXT)", pa.string()),
+            ("list_id", f"iif(name = '{CLICKED}', {list_id}, NULL)", pa.string()),
+        ]
+    return [(_us(c.name), c.name, c.arrow) for c in SOURCES[name]]
+
+
+def _sqlite_blocks(raw: Any, name: str) -> Iterator[bytes]:
+    """The table as NDJSON blocks of SQLITE_ROWS rows, in rowid order."""
+    columns = _sqlite_columns(name)
+    # short keys: they are spelled and parsed once per row
+    row = "json_object(" + ", ".join(f"'c{i}', {expr}" for i, (_, expr, _) in enumerate(columns))
+    row += ")"
+    query = (
+        "SELECT CAST(group_concat(j, char(10)) AS BLOB), max(r) FROM "  # noqa: S608
+        f"(SELECT rowid AS r, {row} AS j FROM {name} WHERE rowid > ? ORDER BY rowid LIMIT ?)"
+    )
+    last = -(2**63)
+    while True:
+        text, last_row = raw.execute(query, (last, SQLITE_ROWS)).fetchone()
+        if last_row is None:
+            return
+        yield text
+        last = last_row
+
+
+def _parse_block(name: str, text: bytes) -> pa.Table:
+    columns = _sqlite_columns(name)
+    schema = pa.schema([(f"c{i}", arrow) for i, (_, _, arrow) in enumerate(columns)])
+    table = pa_json.read_json(
+        io.BytesIO(text),
         read_options=pa_json.ReadOptions(block_size=1 << 24),
         parse_options=pa_json.ParseOptions(explicit_schema=schema),
     )
+    return table.rename_columns([key for key, _, _ in columns])
+
+
+def _normalise(name: str, table: pa.Table) -> pa.Table:
+    """Parsed SQLite blocks -> the normalised table (SOURCE_COLUMNS, `_arrow_schema`)."""
+    columns = {}
+    for column_name in table.column_names:
+        column = table.column(column_name)
+        if column.type == _TS:
+            column = column.cast(pa.int64())
+        columns[column_name] = column
+    if name == "events":
+        visitor = pc.coalesce(columns["customer_id"].cast(pa.string()), columns["anonymous_id"])
+        columns["visitor"] = visitor
+    schema = _arrow_schema(name)
+    return pa.table([columns[c] for c in schema.names], schema=schema)
+
+
+def _read_sqlite_tables(raw: Any, progress: Progress | None) -> dict[str, pa.Table]:
+    """Every source table; parsing overlaps the next block's query (SQLite and Arrow both
+    release the GIL)."""
+    out: dict[str, pa.Table] = {}
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="arrow-parse") as pool:
+        for name in SOURCE_COLUMNS:
+            if progress:
+                progress(name)
+            parts = [pool.submit(_parse_block, name, text) for text in _sqlite_blocks(raw, name)]
+            blocks = [part.result() for part in parts]
+            if blocks:
+                out[name] = _normalise(name, pa.concat_tables(blocks))
+            else:
+                out[name] = _arrow_schema(name).empty_table()
+    return out
 
 
 def _read_postgres(raw: Any, name: str) -> pa.Table:
@@ -318,12 +353,13 @@ def read_arrow(session: Session, progress: Progress | None = None) -> dict[str, 
     transaction: PostgreSQL through COPY, SQLite as NDJSON blocks."""
     connection = session.connection()
     raw = connection.connection.driver_connection
-    read = _read_postgres if connection.dialect.name == "postgresql" else _read_sqlite
+    if connection.dialect.name != "postgresql":
+        return _read_sqlite_tables(raw, progress)
     out = {}
     for name in SOURCE_COLUMNS:
         if progress:
             progress(name)
-        out[name] = read(raw, name)
+        out[name] = _read_postgres(raw, name)
     return out
 
 

@@ -20,11 +20,17 @@ gives the same result to the last digit.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import ibis
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
 from ibis import _
+
+from patronage.analytics.engine import CLICKED
 
 SESSION_GAP_MINUTES = 30
 SECOND_US = 1_000_000
@@ -176,7 +182,7 @@ def feature_table(t: Tables, now_us: int) -> ibis.Table:
         },
         cart_adds=_.count(where=ev.name == "Product Added"),
         recommendation_clicks=_.count(
-            where=(ev.name == "Product Clicked") & ev.list_id.startswith("recommend")
+            where=(ev.name == CLICKED) & ev.list_id.startswith("recommend")
         ),
         last_visit_us=_.ts_us.max(),
     )
@@ -305,3 +311,108 @@ def rfm_basis(raw: ibis.Table, now_us: int) -> ibis.Table:
 def utc_naive(now: datetime) -> datetime:
     """`now` as a naive UTC wall-clock timestamp."""
     return now.astimezone(UTC).replace(tzinfo=None)
+
+
+# --- the same as `finish`, column-wise (a refresh of a million customers) ---
+
+DATETIME_FEATURES = ("first_order_at", "last_order_at", "last_visit_at")
+
+
+@dataclass
+class FeatureColumns:
+    """FEATURE_COLUMNS as columns, ordered by customer: plain Python values (None for
+    missing) except the DATETIME_FEATURES, which hold epoch microseconds (None: missing)."""
+
+    columns: dict[str, list[Any]]
+
+    def __len__(self) -> int:
+        return len(self.columns["customer_id"])
+
+    def rows(self) -> list[dict[str, Any]]:
+        """The rows `finish` gives (datetimes aware UTC)."""
+        columns = dict(self.columns)
+        for name in DATETIME_FEATURES:
+            columns[name] = [from_us(v) for v in columns[name]]
+        values = [columns[c] for c in FEATURE_COLUMNS]
+        return [dict(zip(FEATURE_COLUMNS, row, strict=True)) for row in zip(*values, strict=True)]
+
+    def for_store(self) -> dict[str, Any]:
+        """The columns as the bulk writer takes them (datetimes as datetime64[us], NaT)."""
+        out: dict[str, Any] = dict(self.columns)
+        for name in DATETIME_FEATURES:
+            micros = pa.array(self.columns[name], pa.int64())
+            out[name] = micros.cast(pa.timestamp("us")).to_numpy(zero_copy_only=False)
+        return out
+
+
+def _column(table: pa.Table, name: str) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+    """(values with nulls as 0, validity) of an integer column."""
+    column = table.column(name)
+    valid = column.is_valid().to_numpy(zero_copy_only=False)
+    values = column.fill_null(0).to_numpy().astype(np.int64, copy=False)
+    return values, valid
+
+
+def _nullable(values: npt.NDArray[Any], valid: npt.NDArray[np.bool_]) -> list[Any]:
+    return pa.array(values, mask=~valid).to_pylist()  # type: ignore[no-any-return]
+
+
+def _half_even(numerator: npt.NDArray[np.int64], denominator: npt.NDArray[np.int64]) -> Any:
+    """`_div_half_even` element-wise (denominator > 0; floor division as Python's)."""
+    quotient, remainder = np.divmod(numerator, denominator)
+    twice = 2 * remainder
+    up = (twice > denominator) | ((twice == denominator) & (quotient % 2 == 1))
+    return quotient + up
+
+
+def finish_table(raw: pa.Table, now: datetime) -> FeatureColumns:
+    """`feature_table` rows (ordered by customer) as FeatureColumns: `finish` for every row."""
+    now_day = to_us(now) // DAY_US
+    n = raw.num_rows
+    ints = {
+        c: _column(raw, c) for c in raw.column_names if c not in ("pref_channel", "pref_device")
+    }
+    out: dict[str, list[Any]] = {c: ints[c][0].tolist() for c in _COUNTS}
+    out["customer_id"] = ints["customer_id"][0].tolist()
+    orders = ints["orders"][0]
+    has_orders = orders > 0
+    safe_orders = np.where(has_orders, orders, 1)
+    first, first_ok = ints["first_order_us"]
+    last, last_ok = ints["last_order_us"]
+    out["first_order_at"] = _nullable(first, first_ok)
+    out["last_order_at"] = _nullable(last, last_ok)
+    out["recency_days"] = _nullable(now_day - last // DAY_US, last_ok)
+    out["t_days"] = _nullable(now_day - first // DAY_US, first_ok)
+    spend = ints["total_spend_minor"][0]
+    out["aov_minor"] = _nullable(_half_even(spend, safe_orders), has_orders)
+    item_count = ints["item_count"][0]
+    has_items = item_count > 0
+    item_value = ints["item_value"][0]
+    out["avg_item_price_minor"] = _nullable(
+        _half_even(item_value, np.where(has_items, item_count, 1)), has_items
+    )
+    out["return_rate"] = _nullable(ints["returned_orders"][0] / safe_orders, has_orders)
+    all_orders = ints["all_orders"][0]
+    has_any = all_orders > 0
+    out["cancellation_rate"] = _nullable(
+        ints["cancelled_orders"][0] / np.where(has_any, all_orders, 1), has_any
+    )
+    out["discount_rate"] = _nullable(ints["discounted_orders"][0] / safe_orders, has_orders)
+    out["last_visit_at"] = _nullable(*ints["last_visit_us"])
+    out["preferred_hour"] = _nullable(*ints["pref_hour"])
+    out["preferred_weekday"] = _nullable(*ints["pref_weekday"])
+    out["preferred_channel"] = raw.column("pref_channel").to_pylist()
+    out["preferred_device"] = raw.column("pref_device").to_pylist()
+    rating_count = ints["rating_count"][0]
+    rated = rating_count > 0
+    out["avg_rating"] = _nullable(ints["rating_sum"][0] / np.where(rated, rating_count, 1), rated)
+    signup, signup_ok = ints["signup_us"]
+    out["tenure_days"] = _nullable(now_day - signup // DAY_US, signup_ok)
+    birth, born = ints["birth_year"]
+    age = now.astimezone(UTC).year - birth
+    band = np.full(n, "65+", dtype=object)
+    for limit, label in reversed(AGE_BANDS):
+        band[age < limit] = label
+    band[~born] = None
+    out["age_band"] = band.tolist()
+    return FeatureColumns({c: out[c] for c in FEATURE_COLUMNS})

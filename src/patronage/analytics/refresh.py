@@ -32,10 +32,15 @@ class Computed:
     """Features, RFM and purchase patterns, as one engine computed them."""
 
     engine: str
-    features: list[dict[str, Any]]  # features.FEATURE_COLUMNS
+    feature_columns: features.FeatureColumns
     rfm: list[tuple[int, int, int, int, str]]  # customer_id, r, f, m, segment
     future_orders: int
     patterns: dict[str, Any]  # patterns.compute
+
+    @property
+    def features(self) -> list[dict[str, Any]]:
+        """One dict per customer (features.FEATURE_COLUMNS), as `features.finish` gives."""
+        return self.feature_columns.rows()
 
 
 def compute(store: engine.Store, now: datetime, progress: Progress | None = None) -> Computed:
@@ -45,14 +50,20 @@ def compute(store: engine.Store, now: datetime, progress: Progress | None = None
     now_us = features.to_us(now)
     step("features")
     with store.materialized(features.feature_table(store.tables, now_us)) as raw:
-        rows = [features.finish(row, now) for row in store.rows(raw.order_by("customer_id"))]
+        columns = features.finish_table(store.arrow(raw.order_by("customer_id")), now)
         future = int(store.scalar(features.future_orders(store.tables, now_us)))
         step("rfm")
         rfm_rows = rfm.compute(store, features.rfm_basis(raw, now_us))
     step("patterns")
-    spend = [int(r["total_spend_minor"]) for r in rows if r["orders"]]
+    spend = [
+        s
+        for s, n in zip(
+            columns.columns["total_spend_minor"], columns.columns["orders"], strict=True
+        )
+        if n
+    ]
     found = patterns.compute(store, now_us, spend)
-    return Computed(store.engine, rows, rfm_rows, future, found)
+    return Computed(store.engine, columns, rfm_rows, future, found)
 
 
 def run(
@@ -72,33 +83,30 @@ def run(
     with engine.open_store(session, engine_name) as store:
         computed = compute(store, now, step)
         step("scores")
-        ids = [int(r["customer_id"]) for r in computed.features]
+        ids = computed.feature_columns.columns["customer_id"]
         tx = store.arrow(features.transactions(store.tables, features.to_us(now)))
         run_scores = scores.compute(tx, now, ids, discount_rate=discount_rate, margin=margin)
-    feature_rows = [{"computed_at": now, **row} for row in computed.features]
     rfm_rows = computed.rfm
     future = computed.future_orders
 
     step("write")
     before = repo.segments_by_customer(session)
     moves: Counter[tuple[str, str]] = Counter()
-    for cid, _, _, _, segment in rfm_rows:
-        old = before.get(cid)
-        if old is not None and old != segment:
-            moves[(old, segment)] += 1
+    if before:
+        for cid, _, _, _, new in rfm_rows:
+            old = before.get(cid)
+            if old is not None and old != new:
+                moves[(old, new)] += 1
+    rfm_names = ("customer_id", "r", "f", "m", "segment")
+    rfm_columns = {name: [row[i] for row in rfm_rows] for i, name in enumerate(rfm_names)}
     repo.replace_all(
         session,
-        feature_rows,
-        [
-            {"customer_id": cid, "computed_at": now, "r": r, "f": f, "m": m, "segment": seg}
-            for cid, r, f, m, seg in rfm_rows
-        ],
-        [
-            {"customer_id": cid, "computed_at": now, **row}
-            for cid, row in sorted(run_scores.rows.items())
-        ],
+        now,
+        computed.feature_columns.for_store(),
+        rfm_columns,
+        {"customer_id": run_scores.customer_ids, **run_scores.columns},
     )
-    problems = Counter(p for row in run_scores.rows.values() for p in row["problems"])
+    problems = run_scores.problem_counts()
     details = {
         "model": run_scores.model,
         "future_orders_ignored": future,
@@ -113,7 +121,7 @@ def run(
         AnalyticsRefresh(
             computed_at=now,
             duration_ms=round((time.perf_counter() - started) * 1000),
-            customers=len(feature_rows),
+            customers=len(computed.feature_columns),
             buyers=len(rfm_rows),
             segment_moves=sum(moves.values()),
             details=details,

@@ -8,11 +8,14 @@ why; the numbers of a scored customer come with a sentence explaining their P(al
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 
 from patronage.analytics.clv import (
@@ -32,12 +35,40 @@ HORIZONS_DAYS = (90, 365)
 CLV_MONTHS = 12
 
 
+SCORE_COLUMNS = (
+    "p_alive",
+    "churn_risk",
+    "expected_purchases_90d",
+    "expected_purchases_365d",
+    "expected_spend_minor",
+    "clv_minor",
+)
+
+
 @dataclass
 class ScoreRun:
-    rows: dict[int, dict[str, Any]]
+    """Scores per customer as columns, in the order of the ids given to `compute`:
+    SCORE_COLUMNS (float or None), `reason` (a sentence) and `problems` (reason codes)."""
+
+    customer_ids: list[int]
+    columns: dict[str, list[Any]]
     model: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def rows(self) -> dict[int, dict[str, Any]]:
+        """One dict per customer (tests, small shops)."""
+        names = list(self.columns)
+        values = [self.columns[c] for c in names]
+        return {
+            cid: dict(zip(names, row, strict=True))
+            for cid, row in zip(self.customer_ids, zip(*values, strict=True), strict=True)
+        }
 
+    def problem_counts(self) -> Counter[str]:
+        return Counter(code for codes in self.columns["problems"] for code in codes)
+
+
+@lru_cache(maxsize=65536)
 def humanize_days(days: float) -> str:
     """A duration as people say it: '5 days', '6 weeks', '14 months', '3 years'."""
     days = max(0.0, float(days))
@@ -82,6 +113,11 @@ def _arrays(tx: pa.Table) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return ids, days, np.asarray(tx.column("net_minor").to_numpy(), dtype=np.float64)
 
 
+def _finite_list(values: npt.NDArray[np.float64]) -> list[float | None]:
+    """Floats, None where not finite (a value not computed is never shown as a number)."""
+    return pa.array(values, mask=~np.isfinite(values)).to_pylist()  # type: ignore[no-any-return]
+
+
 def compute(
     tx: pa.Table,
     now: datetime,
@@ -95,9 +131,12 @@ def compute(
     `tx`: the counted orders (`features.transactions`), ordered by customer and time.
     """
     ids, days, amounts = _arrays(tx)
-    rows: dict[int, dict[str, Any]] = {}
     model: dict[str, Any] = {"clv_months": CLV_MONTHS, "discount_rate": discount_rate}
     model["margin"] = margin
+    n = len(customer_ids)
+    columns: dict[str, list[Any]] = {name: [None] * n for name in SCORE_COLUMNS}
+    columns["reason"] = ["no orders up to now: nothing to score yet"] * n
+    columns["problems"] = [["no_orders"] for _ in range(n)]
     if len(ids):
         summary = summarize_transactions(
             ids,
@@ -143,44 +182,48 @@ def compute(
             "spend_model_not_ready": "the spend model could not be fitted "
             f"({model['spend_model']['message']})",
         }
+        values = {
+            "p_alive": _finite_list(first.p_alive),
+            "churn_risk": _finite_list(first.churn_risk),
+            "expected_purchases_90d": _finite_list(first.expected_purchases),
+            "expected_purchases_365d": _finite_list(second.expected_purchases),
+            "expected_spend_minor": _finite_list(first.expected_spend),
+            "clv_minor": _finite_list(first.clv),
+        }
+        orders = (summary.frequency.astype(np.int64) + 1).tolist()
+        spans = (summary.recency * WEEK_DAYS).tolist()
         now_day = np.datetime64(utc_naive(now).date(), "D")
-        for i, cid in enumerate(summary.customer_ids.tolist()):
-            x = int(summary.frequency[i])
-            span = float(summary.recency[i]) * WEEK_DAYS
-            recency = int((now_day - summary.first_purchase[i]).astype(int)) - round(span)
-            values = {
-                "p_alive": first.p_alive[i],
-                "churn_risk": first.churn_risk[i],
-                "expected_purchases_90d": first.expected_purchases[i],
-                "expected_purchases_365d": second.expected_purchases[i],
-                "expected_spend_minor": first.expected_spend[i],
-                "clv_minor": first.clv[i],
-            }
-            row: dict[str, Any] = {k: _finite(v) for k, v in values.items()}
-            problems = [code for code, mask in first.problems.items() if mask[i]]
-            notes = [why.get(code, MESSAGES[code]) for code in problems]
-            if row["p_alive"] is not None:
-                sentence = reason_sentence(row["p_alive"], x + 1, recency, span)
+        since_first = (now_day - summary.first_purchase).astype(np.int64)
+        recency = (since_first - np.round(summary.recency * WEEK_DAYS).astype(np.int64)).tolist()
+        codes = list(first.problems)
+        flagged = np.zeros(len(summary), dtype=bool)
+        for mask in first.problems.values():
+            flagged |= mask
+        problems: list[list[str]] = [[] for _ in range(len(summary))]
+        for i in np.flatnonzero(flagged).tolist():
+            problems[i] = [code for code in codes if first.problems[code][i]]
+        reasons = []
+        for p_alive, count, days_since, span, found in zip(
+            values["p_alive"], orders, recency, spans, problems, strict=True
+        ):
+            notes = [why.get(code, MESSAGES[code]) for code in found] if found else []
+            if p_alive is not None:
+                sentence = reason_sentence(p_alive, count, days_since, span)
                 if notes:
                     sentence += ". Not computed: " + "; ".join(notes)
             else:
                 sentence = "Not scored: " + "; ".join(notes)
-            row["reason"] = sentence
-            row["problems"] = problems
-            rows[int(cid)] = row
-    for cid in customer_ids:
-        if cid not in rows:
-            rows[cid] = {
-                "p_alive": None,
-                "churn_risk": None,
-                "expected_purchases_90d": None,
-                "expected_purchases_365d": None,
-                "expected_spend_minor": None,
-                "clv_minor": None,
-                "reason": "no orders up to now: nothing to score yet",
-                "problems": ["no_orders"],
-            }
-    return ScoreRun(rows=rows, model=model)
+            reasons.append(sentence)
+        # the summary's customers among `customer_ids` (every one of them: counted orders
+        # are of live customers, and every live customer has a features row)
+        position = {cid: i for i, cid in enumerate(customer_ids)}
+        at = [position[cid] for cid in summary.customer_ids.tolist()]
+        done: dict[str, list[Any]] = {**values, "reason": reasons, "problems": problems}
+        for name, column in done.items():
+            target = columns[name]
+            for i, value in zip(at, column, strict=True):
+                target[i] = value
+    return ScoreRun(customer_ids=list(customer_ids), columns=columns, model=model)
 
 
 def holdout(tx: pa.Table, now: datetime, holdout_days: int) -> HoldoutReport:
