@@ -34,7 +34,16 @@ SUBCOMMANDS = {
     "import": {"customers", "products", "orders", "events"},
     "export": {"events"},
     "analytics": {"snapshot", "refresh", "show", "validate", "patterns", "cohorts", "funnel"},
-    "segments": {"list", "show", "create", "preview", "refresh", "export"},
+    "segments": {
+        "list",
+        "show",
+        "create",
+        "preview",
+        "refresh",
+        "export",
+        "personas",
+        "next-category",
+    },
 }
 PASSWORD = "correct horse battery"
 

@@ -112,7 +112,8 @@ class PersonaModel:
             score = (
                 float(silhouette_score(z[sample], labels)) if len(np.unique(labels)) > 1 else -1.0
             )
-            scores[k] = round(score, 6)
+            score = round(score, 6)
+            scores[k] = score
             if best is None or score > best[0] + 1e-9:
                 best = (score, k, centers)
         assert best is not None
@@ -274,7 +275,7 @@ def describe(
     labels: dict[str, str] | None = None,
     *,
     threshold: float = 0.3,
-    most: int = 4,
+    most: int = 5,
 ) -> Description:
     """Plain words from a centroid's z-scores: the features furthest from the average (at
     least `threshold` standard deviations, at most `most` of them), e.g. "young metropolitan

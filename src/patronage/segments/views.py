@@ -135,6 +135,89 @@ def _pydantic(exc: ValueError) -> str:
     return "invalid input"
 
 
+# -- personas and next category (before /segments/{segment_id}: paths match in order) -------
+
+
+def _personas_page(
+    request: Request, session: Session, principal: Principal, problems: list[str], status: int
+) -> HTMLResponse:
+    context = {
+        "result": service.personas_overview(session),
+        "can_write": principal.can(Permission.SEGMENTS_WRITE),
+        "problems": problems,
+    }
+    return render(request, "segments/personas.html", context, status)
+
+
+@router.get("/segments/personas")
+def personas_page(
+    request: Request,
+    principal: Principal = require(Permission.CUSTOMERS_READ),
+    session: Session = SessionDep,
+) -> HTMLResponse:
+    return _personas_page(request, session, principal, [], 200)
+
+
+@router.post("/segments/personas/refresh")
+def personas_refresh(
+    request: Request,
+    principal: Principal = require(Permission.SEGMENTS_WRITE),
+    session: Session = SessionDep,
+) -> Response:
+    try:
+        service.refresh_personas(session)
+    except ValidationFailed as exc:
+        return _personas_page(request, session, principal, _problems(exc), 422)
+    return RedirectResponse("/segments/personas", status_code=303)
+
+
+@router.get("/segments/next-category")
+def next_category_page(
+    request: Request,
+    principal: Principal = require(Permission.CUSTOMERS_READ),
+    session: Session = SessionDep,
+) -> HTMLResponse:
+    context = {
+        "run": service.latest_prediction(session),
+        "evaluation": service.latest_evaluation(session),
+        "can_write": principal.can(Permission.SEGMENTS_WRITE),
+    }
+    return render(request, "segments/next_category.html", context)
+
+
+@router.post("/segments/next-category/refresh")
+def next_category_refresh(
+    principal: Principal = require(Permission.SEGMENTS_WRITE),
+    session: Session = SessionDep,
+) -> Response:
+    service.refresh_next_categories(session)
+    return RedirectResponse("/segments/next-category", status_code=303)
+
+
+@router.post("/segments/next-category/evaluate")
+def next_category_evaluate(
+    principal: Principal = require(Permission.SEGMENTS_WRITE),
+    session: Session = SessionDep,
+) -> Response:
+    service.evaluate_next_category(session)
+    return RedirectResponse("/segments/next-category", status_code=303)
+
+
+@router.get("/segments/customers/{customer_id}/insights")
+def customer_insights(
+    request: Request,
+    customer_id: RowId,
+    principal: Principal = require(Permission.CUSTOMERS_READ),
+    session: Session = SessionDep,
+) -> HTMLResponse:
+    """HTMX fragment of the customer page: persona and likely next categories."""
+    context = {
+        "persona": service.persona_of(session, customer_id),
+        "next": service.next_categories_of(session, customer_id),
+    }
+    return render(request, "segments/_customer.html", context)
+
+
 @router.get("/segments/{segment_id}")
 def detail(
     request: Request,
