@@ -136,6 +136,8 @@ def test_words_from_z_scores() -> None:
     assert v.text == "customers who return a lot and rarely visit"
     assert v.name == "Customers who return a lot"
     assert personas.unique_names(["A", "A", "B"], {"B"}) == ["A", "A (2)", "B (2)"]
+    longer = ["A who x", "A who y", ""]
+    assert personas.unique_names(["A", "A", "B"], {"B"}, longer) == ["A who x", "A who y", "B (2)"]
 
 
 def test_matching_keeps_previous_ids_and_refuses_far_ones() -> None:

@@ -256,7 +256,15 @@ def fit_personas(
     fresh = [i for i in range(k) if i not in mapping]
     # names of personas not carried over are free again only once they are retired
     fresh_names = dict(
-        zip(fresh, personas.unique_names([descriptions[i].name for i in fresh], taken), strict=True)
+        zip(
+            fresh,
+            personas.unique_names(
+                [descriptions[i].name for i in fresh],
+                taken,
+                [descriptions[i].longer for i in fresh],
+            ),
+            strict=True,
+        )
     )
     run = PersonaRun(
         computed_at=now,

@@ -267,6 +267,7 @@ class Description:
     name: str
     text: str
     traits: list[dict[str, Any]]  # the distinguishing features, most distinguishing first
+    longer: str = ""  # the name with its first clause, for when two personas share a name
 
 
 def describe(
@@ -320,22 +321,33 @@ def describe(
     else:
         text = subject if adjectives else "customers close to the average"
     categories = by_kind.get("category", [])
+    longer = ""
     if adjectives or categories:
         head = " ".join(adjectives[:2] + categories[:1])
         name = f"{head} {'buyers' if categories else 'customers'}"
+        rest = [v for v in verbs if not categories or v is not verbs[0]]
+        longer = f"{name} who {rest[0]}" if rest else ""
     elif verbs:
         name = f"customers who {verbs[0]}"
     else:
         name = "average customers"
     traits = [{"feature": f, "z": value, "phrase": phrase} for f, value, _, phrase in chosen]
-    return Description(name=name[:1].upper() + name[1:], text=text, traits=traits)
+    return Description(
+        name=name[:1].upper() + name[1:],
+        text=text,
+        traits=traits,
+        longer=longer[:1].upper() + longer[1:],
+    )
 
 
-def unique_names(names: list[str], taken: set[str]) -> list[str]:
-    """The names, with " (2)", " (3)" … added where one is already taken."""
+def unique_names(names: list[str], taken: set[str], longer: list[str] | None = None) -> list[str]:
+    """The names; where one is taken (or repeated), its longer form, else " (2)", " (3)" …"""
     out: list[str] = []
     used = set(taken)
-    for name in names:
+    repeated = {n for n in names if names.count(n) > 1 or n in taken}
+    for i, name in enumerate(names):
+        if name in repeated and longer and longer[i] and longer[i] not in used:
+            name = longer[i]
         candidate, n = name, 1
         while candidate in used:
             n += 1
