@@ -307,20 +307,43 @@ def _normalise(name: str, table: pa.Table) -> pa.Table:
     return pa.table([columns[c] for c in schema.names], schema=schema)
 
 
-def _read_sqlite_tables(raw: Any, progress: Progress | None) -> dict[str, pa.Table]:
-    """Every source table; parsing overlaps the next block's query (SQLite and Arrow both
-    release the GIL)."""
+def _read_sqlite_table(raw: Any, name: str, pool: ThreadPoolExecutor) -> pa.Table:
+    parts = [pool.submit(_parse_block, name, text) for text in _sqlite_blocks(raw, name)]
+    blocks = [part.result() for part in parts]
+    if not blocks:
+        return _arrow_schema(name).empty_table()
+    return _normalise(name, pa.concat_tables(blocks))
+
+
+# read on a connection of its own, in parallel, when the session's has nothing uncommitted
+_APART = ("events",)
+
+
+def _read_sqlite_tables(
+    session: Session, raw: Any, progress: Progress | None
+) -> dict[str, pa.Table]:
+    """Every source table. Arrow parses a block while SQLite spells the next (both release
+    the GIL). When the session's connection has no transaction open (nothing uncommitted:
+    each of its statements sees the last commit, as any connection's would), the events are
+    read at the same time on a second connection."""
     out: dict[str, pa.Table] = {}
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="arrow-parse") as pool:
-        for name in SOURCE_COLUMNS:
-            if progress:
-                progress(name)
-            parts = [pool.submit(_parse_block, name, text) for text in _sqlite_blocks(raw, name)]
-            blocks = [part.result() for part in parts]
-            if blocks:
-                out[name] = _normalise(name, pa.concat_tables(blocks))
-            else:
-                out[name] = _arrow_schema(name).empty_table()
+    apart = None if raw.in_transaction else session.connection().engine.raw_connection()
+    try:
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="analytics-read") as pool:
+            later = {}
+            if apart is not None:
+                second = apart.driver_connection
+                later = {n: pool.submit(_read_sqlite_table, second, n, pool) for n in _APART}
+            for name in SOURCE_COLUMNS:
+                if progress:
+                    progress(name)
+                if name in later:
+                    out[name] = later[name].result()
+                else:
+                    out[name] = _read_sqlite_table(raw, name, pool)
+    finally:
+        if apart is not None:
+            apart.close()
     return out
 
 
@@ -354,7 +377,7 @@ def read_arrow(session: Session, progress: Progress | None = None) -> dict[str, 
     connection = session.connection()
     raw = connection.connection.driver_connection
     if connection.dialect.name != "postgresql":
-        return _read_sqlite_tables(raw, progress)
+        return _read_sqlite_tables(session, raw, progress)
     out = {}
     for name in SOURCE_COLUMNS:
         if progress:

@@ -94,8 +94,15 @@ def _mode(src: ibis.Table, value: str) -> ibis.Table:
     return g.mutate(rn=rn).filter(_.rn == 0).select("customer_id", **{f"pref_{value}": g[value]})
 
 
+# key under which `t` may hold counted_orders(t, now_us) already computed (refresh.compute
+# computes it once for features, patterns and the CLV transactions)
+COUNTED = "counted_orders"
+
+
 def counted_orders(t: Tables, now_us: int) -> ibis.Table:
     """Orders placed by `now` with their net value (total minus refunds) and flags."""
+    if COUNTED in t:
+        return t[COUNTED]
     refunds = t["refunds"].group_by("order_id").agg(refunded=_.amount_minor.sum())
     returns = t["returns"]
     returned = returns.filter(returns.status != "rejected").select("order_id").distinct()

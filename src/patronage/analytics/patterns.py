@@ -24,7 +24,7 @@ import ibis
 from ibis import _
 
 from patronage.analytics.engine import Store
-from patronage.analytics.features import DAY_US, HOUR_US, counted_orders
+from patronage.analytics.features import DAY_US, HOUR_US, Tables, counted_orders
 
 COHORT_MONTHS = 12
 MONTHS = 24
@@ -73,10 +73,10 @@ def _labels(buckets: tuple[tuple[int, int], ...], unit: str) -> list[str]:
     return [f"{label} {unit}" for label in labels] + [f"> {buckets[-1][1]} {unit}"]
 
 
-def _good(store: Store, now_us: int) -> ibis.Table:
+def _good(store: Store, now_us: int, t: Tables) -> ibis.Table:
     c = store["customers"]
     live = c.filter(c.merged_into_id.isnull()).select(customer_id=c.id)
-    o = counted_orders(store.tables, now_us)
+    o = counted_orders(t, now_us)
     o = o.filter(~o.cancelled).join(live, "customer_id")
     return o.mutate(day=o.placed_us // DAY_US, month=month_index(o.placed_us // DAY_US))
 
@@ -236,10 +236,15 @@ def concentration(spend: list[int]) -> list[dict[str, Any]]:
     return out
 
 
-def compute(store: Store, now_us: int, spend: list[int]) -> dict[str, Any]:
-    """Every pattern, as plain JSON-able values (stored with the refresh that made them)."""
+def compute(
+    store: Store, now_us: int, spend: list[int], tables: Tables | None = None
+) -> dict[str, Any]:
+    """Every pattern, as plain JSON-able values (stored with the refresh that made them).
+
+    `tables`: the store's tables, possibly with counted orders computed (features.COUNTED).
+    """
     now_month = int(month_index(now_us // DAY_US))
-    good = _good(store, now_us)
+    good = _good(store, now_us, store.tables if tables is None else tables)
     with store.materialized(good) as cached:
         return {
             "cohorts": cohorts(store, cached, now_month),

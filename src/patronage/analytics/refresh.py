@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import pyarrow as pa
 from sqlalchemy.orm import Session
 
 from patronage.analytics import engine, features, patterns, rfm, scores
@@ -36,6 +37,7 @@ class Computed:
     rfm: list[tuple[int, int, int, int, str]]  # customer_id, r, f, m, segment
     future_orders: int
     patterns: dict[str, Any]  # patterns.compute
+    transactions: pa.Table  # features.transactions: what the CLV models are fitted on
 
     @property
     def features(self) -> list[dict[str, Any]]:
@@ -44,26 +46,32 @@ class Computed:
 
 
 def compute(store: engine.Store, now: datetime, progress: Progress | None = None) -> Computed:
-    """Features, RFM and patterns on `store`'s engine (nothing written)."""
+    """Features, RFM, patterns and the CLV transactions on `store`'s engine (nothing written).
+
+    The counted orders (features.counted_orders) are computed once, for all of them.
+    """
     step = progress or (lambda _: None)
     now = now.astimezone(UTC)
     now_us = features.to_us(now)
     step("features")
-    with store.materialized(features.feature_table(store.tables, now_us)) as raw:
-        columns = features.finish_table(store.arrow(raw.order_by("customer_id")), now)
-        future = int(store.scalar(features.future_orders(store.tables, now_us)))
-        step("rfm")
-        rfm_rows = rfm.compute(store, features.rfm_basis(raw, now_us))
-    step("patterns")
-    spend = [
-        s
-        for s, n in zip(
-            columns.columns["total_spend_minor"], columns.columns["orders"], strict=True
-        )
-        if n
-    ]
-    found = patterns.compute(store, now_us, spend)
-    return Computed(store.engine, columns, rfm_rows, future, found)
+    with store.materialized(features.counted_orders(store.tables, now_us)) as counted:
+        tables = {**store.tables, features.COUNTED: counted}
+        with store.materialized(features.feature_table(tables, now_us)) as raw:
+            columns = features.finish_table(store.arrow(raw.order_by("customer_id")), now)
+            future = int(store.scalar(features.future_orders(tables, now_us)))
+            step("rfm")
+            rfm_rows = rfm.compute(store, features.rfm_basis(raw, now_us))
+        step("patterns")
+        spend = [
+            s
+            for s, n in zip(
+                columns.columns["total_spend_minor"], columns.columns["orders"], strict=True
+            )
+            if n
+        ]
+        found = patterns.compute(store, now_us, spend, tables)
+        tx = store.arrow(features.transactions(tables, now_us))
+    return Computed(store.engine, columns, rfm_rows, future, found, tx)
 
 
 def run(
@@ -82,10 +90,11 @@ def run(
     step("read store")
     with engine.open_store(session, engine_name) as store:
         computed = compute(store, now, step)
-        step("scores")
-        ids = computed.feature_columns.columns["customer_id"]
-        tx = store.arrow(features.transactions(store.tables, features.to_us(now)))
-        run_scores = scores.compute(tx, now, ids, discount_rate=discount_rate, margin=margin)
+    step("scores")
+    ids = computed.feature_columns.columns["customer_id"]
+    run_scores = scores.compute(
+        computed.transactions, now, ids, discount_rate=discount_rate, margin=margin
+    )
     rfm_rows = computed.rfm
     future = computed.future_orders
 
