@@ -19,10 +19,12 @@ its next request as soon as the last one is answered) for a few seconds.
 
 The load is open loop: request i is due at t0 + i / rate whatever happened before, and its
 latency is measured from that due time (a request waiting for a free connection counts
-as slow: no coordinated omission). The client is a minimal HTTP/1.1 keep-alive client on
-asyncio + uvloop over --connections connections, in this process. Prints one JSON line
-(p50 / p99 / max in ms, achieved requests/s, errors per run, the load average before and
-after each run) and whether p99 <= 10 ms held at the target rate for both lists.
+as slow: no coordinated omission; times from `time.perf_counter`). The client is a minimal
+HTTP/1.1 keep-alive client on asyncio + uvloop over --connections connections, in this
+process. Prints one JSON line (p50 / p99 / max in ms, achieved requests/s, errors per run,
+the load average before and after each run, the CPU ms per request of the server's
+processes and of the load generator) and whether p99 <= 10 ms held at the target rate for
+both lists.
 """
 
 from __future__ import annotations
@@ -57,8 +59,39 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+# uvloop's loop.time() counts whole milliseconds and is read once per loop iteration: too
+# coarse for latencies of a few ms, so every time here is read from perf_counter
+clock = time.perf_counter
+
+
 def load() -> float:
     return round(os.getloadavg()[0], 2)
+
+
+SERVER_PID = 0  # the `patronage serve` process; its CPU and its workers' is read from /proc
+
+
+def server_cpu() -> float:
+    """CPU seconds (user + system) used so far by the server process and its descendants."""
+    if not SERVER_PID:
+        return 0.0
+    parents: dict[int, int] = {}
+    ticks: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(entry.name)] = int(fields[1])
+        ticks[int(entry.name)] = int(fields[11]) + int(fields[12])
+    tree, grew = {SERVER_PID}, True
+    while grew:
+        more = {p for p, parent in parents.items() if parent in tree} - tree
+        grew = bool(more)
+        tree |= more
+    return sum(ticks.get(p, 0) for p in tree) / os.sysconf("SC_CLK_TCK")
 
 
 def patronage(*args: str, env: dict[str, str]) -> None:
@@ -162,8 +195,11 @@ async def connect(port: int, n: int) -> list[Connection]:
     return out
 
 
-def summary(latencies: list[float], errors: int, elapsed: float, before: float) -> dict[str, Any]:
+def summary(
+    latencies: list[float], errors: int, elapsed: float, before: float, cpu: tuple[float, float]
+) -> dict[str, Any]:
     values = np.array(latencies) if latencies else np.zeros(1)
+    served = max(1, len(latencies) + errors)
     return {
         "requests": len(latencies) + errors,
         "ok": len(latencies),
@@ -173,6 +209,9 @@ def summary(latencies: list[float], errors: int, elapsed: float, before: float) 
         "p90_ms": round(float(np.percentile(values, 90)), 2),
         "p99_ms": round(float(np.percentile(values, 99)), 2),
         "max_ms": round(float(values.max()), 2),
+        # CPU per request of the server (both workers) and of this load generator
+        "server_cpu_ms": round((server_cpu() - cpu[0]) * 1000 / served, 3),
+        "client_cpu_ms": round((time.process_time() - cpu[1]) * 1000 / served, 3),
         "load_before": before,
         "load_after": load(),
     }
@@ -183,6 +222,7 @@ async def open_loop(
 ) -> dict[str, Any]:
     """Request i due at t0 + i / rate; latency from its due time to its last response byte."""
     before = load()
+    cpu = (server_cpu(), time.process_time())
     pool: asyncio.Queue[Connection] = asyncio.Queue()
     for c in await connect(port, conns):
         pool.put_nowait(c)
@@ -190,7 +230,6 @@ async def open_loop(
     requests = [request_bytes(paths[i % len(paths)], port, bearer) for i in range(total)]
     latencies: list[float] = []
     errors = 0
-    loop = asyncio.get_running_loop()
 
     async def one(request: bytes, due: float) -> None:
         nonlocal errors
@@ -203,24 +242,24 @@ async def open_loop(
             conn = Connection(reader, writer)
         else:
             if status == 200:
-                latencies.append((loop.time() - due) * 1000)
+                latencies.append((clock() - due) * 1000)
             else:
                 errors += 1
         pool.put_nowait(conn)
 
     tasks = []
-    t0 = loop.time() + 0.05
+    t0 = clock() + 0.05
     for i in range(total):
         due = t0 + i / rate
-        delay = due - loop.time()
+        delay = due - clock()
         if delay > 0:
             await asyncio.sleep(delay)
         tasks.append(asyncio.create_task(one(requests[i], due)))
     await asyncio.gather(*tasks)
-    elapsed = loop.time() - t0
+    elapsed = clock() - t0
     while not pool.empty():
         pool.get_nowait().writer.close()
-    return summary(latencies, errors, elapsed, before)
+    return summary(latencies, errors, elapsed, before, cpu)
 
 
 async def closed_loop(
@@ -228,29 +267,29 @@ async def closed_loop(
 ) -> dict[str, Any]:
     """As fast as the server answers: every connection sends its next request at once."""
     before = load()
+    cpu = (server_cpu(), time.process_time())
     request = request_bytes(path, port, bearer)
     connections = await connect(port, conns)
-    loop = asyncio.get_running_loop()
     latencies: list[float] = []
     errors = 0
-    stop = loop.time() + seconds
+    stop = clock() + seconds
 
     async def run(conn: Connection) -> None:
         nonlocal errors
-        while loop.time() < stop:
-            started = loop.time()
+        while clock() < stop:
+            started = clock()
             status, _ = await conn.get(request)
             if status == 200:
-                latencies.append((loop.time() - started) * 1000)
+                latencies.append((clock() - started) * 1000)
             else:
                 errors += 1
 
-    t0 = loop.time()
+    t0 = clock()
     await asyncio.gather(*(run(c) for c in connections))
-    elapsed = loop.time() - t0
+    elapsed = clock() - t0
     for c in connections:
         c.writer.close()
-    return summary(latencies, errors, elapsed, before)
+    return summary(latencies, errors, elapsed, before, cpu)
 
 
 def wait_ready(port: int, server: subprocess.Popen[bytes], timeout: float = 60) -> None:
@@ -336,6 +375,8 @@ def main() -> None:
             stderr=subprocess.PIPE,
         )
         wait_ready(port, server)
+        global SERVER_PID
+        SERVER_PID = server.pid
         import uvloop
 
         runs = uvloop.run(drive(args, port, bearer))

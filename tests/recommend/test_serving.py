@@ -339,3 +339,31 @@ def test_before_any_build_and_with_a_one_item_catalogue(database: str) -> None:
     assert _serve(service.also_bought, ids[0]).items == []
     assert _serve(service.for_you, ids[1]).items == []  # only item already bought
     assert [i.product_id for i in _serve(service.trending_list).items] == [ids[0]]
+
+
+def _summed_by_loop(rows: list[tuple[int, int, float]], keep: int) -> list[serving.Candidate]:
+    """The definition, one row at a time (the code before the NumPy version)."""
+    total: dict[int, float] = {}
+    best: dict[int, tuple[float, int]] = {}
+    for source, item, score in rows:
+        total[item] = total.get(item, 0.0) + score
+        if item not in best or (score, -source) > (best[item][0], -best[item][1]):
+            best[item] = (score, source)
+    ranked = sorted(total, key=lambda i: (-total[i], i))[:keep]
+    return [serving.Candidate(i, total[i], best[i][1]) for i in ranked]
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_summed_scores_equal_the_row_by_row_definition(seed: int) -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(0, 400))
+    sources = np.sort(rng.integers(1, 30, n))  # serving's order: by source, then rank
+    items = rng.integers(1, 60, n)
+    # few distinct scores: ties in the sums and in the largest contributor
+    scores = rng.choice([0.1, 0.2, 0.25, 0.3, 1 / 3], n)
+    rows = list(zip(sources.tolist(), items.tolist(), scores.tolist(), strict=True))
+    keep = int(rng.integers(1, 80))
+    assert serving._summed(rows, keep) == _summed_by_loop(rows, keep)
+    assert serving._summed_arrays(sources, items, scores, keep) == _summed_by_loop(rows, keep)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from patronage.auth.models import ApiToken, AuditEntry, LoginFailure, Source, User, WebSession
@@ -24,6 +25,59 @@ def session_by_hash(session: Session, token_hash: bytes) -> WebSession | None:
 
 def token_by_hash(session: Session, token_hash: bytes) -> ApiToken | None:
     return session.scalar(select(ApiToken).where(ApiToken.token_hash == token_hash))
+
+
+# The API token or web session and its user in one indexed query, built once (Core columns: no
+# ORM objects, no statement construction per request; the compiled SQL is cached).
+_users = User.__table__.c
+_tokens = ApiToken.__table__.c
+_sessions = WebSession.__table__.c
+_TOKEN_WITH_USER = (
+    select(
+        _tokens.id,
+        _tokens.revoked_at,
+        _tokens.last_used_at,
+        _users.id.label("user_id"),
+        _users.username,
+        _users.role,
+        _users.is_active,
+    )
+    .join_from(ApiToken.__table__, User.__table__, _users.id == _tokens.user_id)
+    .where(_tokens.token_hash == bindparam("token_hash"))
+)
+_SESSION_WITH_USER = (
+    select(
+        _sessions.id,
+        _sessions.csrf_token,
+        _sessions.last_seen_at,
+        _sessions.expires_at,
+        _users.id.label("user_id"),
+        _users.username,
+        _users.role,
+        _users.is_active,
+    )
+    .outerjoin_from(WebSession.__table__, User.__table__, _users.id == _sessions.user_id)
+    .where(_sessions.token_hash == bindparam("token_hash"))
+)
+
+
+def token_with_user(session: Session, token_hash: bytes) -> Any:
+    """(id, revoked_at, last_used_at, user_id, username, role, is_active) of a token."""
+    return session.execute(_TOKEN_WITH_USER, {"token_hash": token_hash}).first()
+
+
+def session_with_user(session: Session, token_hash: bytes) -> Any:
+    """(id, csrf_token, last_seen_at, expires_at, user_id, username, role, is_active) of a web
+    session; the user columns are None when the user is gone."""
+    return session.execute(_SESSION_WITH_USER, {"token_hash": token_hash}).first()
+
+
+def touch_token(session: Session, token_id: int, at: datetime) -> None:
+    session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=at))
+
+
+def touch_session(session: Session, session_id: int, at: datetime) -> None:
+    session.execute(update(WebSession).where(WebSession.id == session_id).values(last_seen_at=at))
 
 
 def tokens_of(session: Session, user_id: int) -> list[ApiToken]:

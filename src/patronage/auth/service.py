@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 import secrets as pysecrets
+import threading
+import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -45,6 +47,74 @@ def _principal(user: User, via: str, csrf: str | None = None) -> Principal:
     return Principal(user.id, user.username, role, via, csrf, ROLE_PERMISSIONS[role])
 
 
+# -- the per-process cache of resolved API tokens ---------------------------------------------
+
+TOKEN_CACHE_SECONDS = 5.0
+TOKEN_CACHE_ENTRIES = 10_000
+
+
+def _clock() -> float:
+    return time.monotonic()
+
+
+class _TokenCache:
+    """token digest -> (expiry on the monotonic clock, principal), for TOKEN_CACHE_SECONDS.
+
+    Only positive answers are kept (an unknown or revoked token always costs a query). The
+    cache belongs to one database: it is emptied when the settings change (tests, a CLI
+    switching databases). Bounded: emptied when full.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._owner: object = None
+        self._entries: dict[bytes, tuple[float, Principal]] = {}
+
+    def _check_owner(self) -> None:
+        settings = get_settings()
+        if self._owner is not settings:
+            self._entries.clear()
+            self._owner = settings
+
+    def get(self, token_hash: bytes) -> Principal | None:
+        with self._lock:
+            self._check_owner()
+            hit = self._entries.get(token_hash)
+            if hit is None:
+                return None
+            if hit[0] < _clock():
+                del self._entries[token_hash]
+                return None
+            return hit[1]
+
+    def put(self, token_hash: bytes, principal: Principal) -> None:
+        with self._lock:
+            self._check_owner()
+            if len(self._entries) >= TOKEN_CACHE_ENTRIES:
+                self._entries.clear()
+            self._entries[token_hash] = (_clock() + TOKEN_CACHE_SECONDS, principal)
+
+    def forget(self, *, token_hash: bytes | None = None, user_id: int | None = None) -> None:
+        with self._lock:
+            if token_hash is not None:
+                self._entries.pop(token_hash, None)
+            if user_id is not None:
+                for key, (_, principal) in list(self._entries.items()):
+                    if principal.user_id == user_id:
+                        del self._entries[key]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+_token_cache = _TokenCache()
+
+
+def clear_token_cache() -> None:
+    _token_cache.clear()
+
+
 # -- users ------------------------------------------------------------------------------
 
 
@@ -75,6 +145,7 @@ def set_active(session: Session, principal: Principal, user_id: int, active: boo
     if user.id == principal.user_id and not active:
         raise ValidationFailed("you cannot deactivate yourself")
     user.is_active = active
+    _token_cache.forget(user_id=user.id)
     audit(
         session, principal, "user.activate" if active else "user.deactivate", "user", str(user.id)
     )
@@ -160,19 +231,30 @@ class SessionLookup:
 
 
 def resolve_session(session: Session, token: str) -> SessionLookup:
-    web = repo.session_by_hash(session, digest(token))
-    if web is None:
+    """The principal of a console session cookie: one query (session and user joined).
+
+    An expired session is left in place (the hourly `prune` removes it), so every request
+    that presents it is told it expired rather than that it is unknown.
+    """
+    row = repo.session_with_user(session, digest(token))
+    if row is None:
         return SessionLookup(None)
     now = utcnow()
     idle = timedelta(minutes=get_settings().session_idle_minutes)
-    user = session.get(User, web.user_id)
-    if now >= web.expires_at or now - web.last_seen_at > idle or user is None or not user.is_active:
-        session.delete(web)
-        session.flush()
+    if (
+        now >= row.expires_at
+        or now - row.last_seen_at > idle
+        or row.user_id is None
+        or not row.is_active
+    ):
         return SessionLookup(None, expired=True)
-    if now - web.last_seen_at > timedelta(minutes=1):  # spare a write on every request
-        web.last_seen_at = now
-    return SessionLookup(_principal(user, "session", web.csrf_token))
+    if now - row.last_seen_at > timedelta(minutes=1):  # spare a write on every request
+        repo.touch_session(session, row.id, now)
+    role = Role(row.role)
+    principal = Principal(
+        row.user_id, row.username, role, "session", row.csrf_token, ROLE_PERMISSIONS[role]
+    )
+    return SessionLookup(principal)
 
 
 def logout(session: Session, token: str) -> None:
@@ -201,16 +283,34 @@ def create_token(session: Session, username: str, name: str) -> tuple[ApiToken, 
 
 
 def resolve_token(session: Session, secret: str) -> Principal | None:
-    token = repo.token_by_hash(session, digest(secret))
-    if token is None or token.revoked_at is not None:
-        return None
-    user = session.get(User, token.user_id)
-    if user is None or not user.is_active:
+    """The principal of an API token, None if unknown, revoked or its user is inactive.
+
+    One query (token and user joined). The answer is kept in a per-process cache for
+    `TOKEN_CACHE_SECONDS` (see `cached_token`); `last_used_at` is written at most once a
+    minute.
+    """
+    token_hash = digest(secret)
+    row = repo.token_with_user(session, token_hash)
+    if row is None or row.revoked_at is not None or not row.is_active:
         return None
     now = utcnow()
-    if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
-        token.last_used_at = now
-    return _principal(user, "token")
+    if row.last_used_at is None or now - row.last_used_at > timedelta(minutes=1):
+        repo.touch_token(session, row.id, now)
+    role = Role(row.role)
+    principal = Principal(row.user_id, row.username, role, "token", None, ROLE_PERMISSIONS[role])
+    _token_cache.put(token_hash, principal)
+    return principal
+
+
+def cached_token(secret: str) -> Principal | None:
+    """The principal of an API token resolved by this process less than
+    `TOKEN_CACHE_SECONDS` ago, without touching the database; None means "ask
+    `resolve_token`" (unknown, expired, or never resolved here).
+
+    Revoking a token or deactivating its user through this process takes effect at once;
+    through another process (the other server workers, the CLI) within `TOKEN_CACHE_SECONDS`.
+    """
+    return _token_cache.get(digest(secret))
 
 
 def list_tokens(session: Session, user_id: int) -> list[ApiToken]:
@@ -224,6 +324,7 @@ def revoke_token(session: Session, principal: Principal, token_id: int) -> ApiTo
     if token.revoked_at is None:
         token.revoked_at = utcnow()
         audit(session, principal, "token.revoke", "api_token", str(token.id))
+    _token_cache.forget(token_hash=token.token_hash)
     return token
 
 

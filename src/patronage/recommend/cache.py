@@ -23,6 +23,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import numpy as np
+from numpy.typing import NDArray
 from sqlalchemy.orm import Session
 
 from patronage.recommend import repository as repo
@@ -36,10 +38,31 @@ Key = tuple[str, int, datetime]
 Row = tuple[int, float, str]  # neighbour, score, model
 
 
+@dataclass(frozen=True)
+class Neighbours:
+    """One product's row of a similar-items table, best first: as tuples and as arrays
+    (personal lists sum many rows at once with NumPy)."""
+
+    rows: tuple[Row, ...]
+    ids: NDArray[np.int64]
+    scores: NDArray[np.float64]
+
+    @classmethod
+    def of(cls, rows: list[Row]) -> Neighbours:
+        return cls(
+            tuple(rows),
+            np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)),
+            np.fromiter((r[1] for r in rows), dtype=np.float64, count=len(rows)),
+        )
+
+
+NO_NEIGHBOURS = Neighbours.of([])
+
+
 @dataclass
 class BuildCache:
     build_id: int
-    neighbours: dict[tuple[str, int], tuple[Row, ...]] = field(default_factory=dict)
+    neighbours: dict[tuple[str, int], Neighbours] = field(default_factory=dict)
     together: dict[int, tuple[tuple[int, float], ...]] = field(default_factory=dict)
     trending: dict[int, tuple[tuple[int, float], ...]] = field(default_factory=dict)
     # product id -> (expiry on the monotonic clock, facts or None for "no such product")
@@ -75,12 +98,11 @@ class View:
     def build_id(self) -> int | None:
         return None if self.cache is None else self.cache.build_id
 
-    def neighbours(
-        self, kind: str, product_ids: Sequence[int], per_item: int
-    ) -> list[tuple[int, int, float, str]]:
-        """(product, neighbour, score, model), best first per product, as repo.neighbours."""
-        if self.cache is None or not product_ids:
-            return []
+    def _neighbours(
+        self, kind: str, product_ids: Sequence[int]
+    ) -> dict[tuple[str, int], Neighbours]:
+        """The cached rows of these products (filled from one query for the missing ones)."""
+        assert self.cache is not None
         store = self.cache.neighbours
         missing = [p for p in dict.fromkeys(product_ids) if (kind, p) not in store]
         if missing:
@@ -90,12 +112,39 @@ class View:
             ):
                 found[a].append((b, score, model))
             _bounded(store, len(found))  # type: ignore[arg-type]
-            store.update({(kind, p): tuple(rows) for p, rows in found.items()})
+            store.update({(kind, p): Neighbours.of(rows) for p, rows in found.items()})
+        return store
+
+    def neighbours(
+        self, kind: str, product_ids: Sequence[int], per_item: int
+    ) -> list[tuple[int, int, float, str]]:
+        """(product, neighbour, score, model), best first per product, as repo.neighbours."""
+        if self.cache is None or not product_ids:
+            return []
+        store = self._neighbours(kind, product_ids)
         out: list[tuple[int, int, float, str]] = []
         for p in sorted(set(product_ids)):
-            rows = store.get((kind, p), ())
+            rows = store.get((kind, p), NO_NEIGHBOURS).rows
             out.extend((p, b, s, m) for b, s, m in rows[:per_item])
         return out
+
+    def neighbour_arrays(
+        self, kind: str, product_ids: Sequence[int], per_item: int
+    ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64], str | None]:
+        """The rows of `neighbours` as arrays (product, neighbour, score), in the same order,
+        and the model of the first row (None without rows)."""
+        empty = np.empty(0, dtype=np.int64)
+        if self.cache is None or not product_ids:
+            return empty, empty, np.empty(0), None
+        store = self._neighbours(kind, product_ids)
+        found = [(p, store.get((kind, p), NO_NEIGHBOURS)) for p in sorted(set(product_ids))]
+        found = [(p, n) for p, n in found if n.rows]
+        if not found:
+            return empty, empty, np.empty(0), None
+        sources = np.concatenate([np.full(min(per_item, n.ids.size), p) for p, n in found])
+        ids = np.concatenate([n.ids[:per_item] for _, n in found])
+        scores = np.concatenate([n.scores[:per_item] for _, n in found])
+        return sources.astype(np.int64), ids, scores, found[0][1].rows[0][2]
 
     def together(self, product_ids: Sequence[int], per_item: int) -> list[tuple[int, int, float]]:
         if self.cache is None or not product_ids:

@@ -18,8 +18,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 from sqlalchemy import (
+    Integer,
     Row,
     String,
+    bindparam,
     column,
     delete,
     desc,
@@ -146,18 +148,23 @@ def product_exists(session: Session, product_id: int) -> bool:
     return session.execute(query).first() is not None
 
 
+# Serving's per-request statements, built once: constructing a statement costs more than
+# running it on a warm index (the compiled SQL is cached by SQLAlchemy either way).
+_last_bought = func.max(_orders.c.placed_at)
+_HISTORY = (
+    select(_items.c.product_id, _last_bought)
+    .select_from(_orders.join(_items, _items.c.order_id == _orders.c.id))
+    .where(_orders.c.customer_id == bindparam("customer_id"), _orders.c.status != CANCELLED)
+    .group_by(_items.c.product_id)
+    .order_by(desc(_last_bought), _items.c.product_id)
+    .limit(bindparam("limit", type_=Integer))
+)
+
+
 def history(session: Session, customer_id: int, limit: int) -> list[int]:
     """The customer's distinct bought products, most recently bought first (at most `limit`)."""
-    last = func.max(_orders.c.placed_at)
-    query = (
-        select(_items.c.product_id, last)
-        .select_from(_orders.join(_items, _items.c.order_id == _orders.c.id))
-        .where(_orders.c.customer_id == customer_id, _orders.c.status != CANCELLED)
-        .group_by(_items.c.product_id)
-        .order_by(desc(last), _items.c.product_id)
-        .limit(limit)
-    )
-    return [int(r[0]) for r in session.execute(query)]
+    rows = session.execute(_HISTORY, {"customer_id": customer_id, "limit": limit})
+    return [int(r[0]) for r in rows]
 
 
 # -- builds and the current pointer ----------------------------------------------------------
@@ -175,14 +182,18 @@ def current_build(session: Session) -> Build | None:
     ).scalar_one_or_none()
 
 
+_builds = Build.__table__.c
+_CURRENT_KEY = (
+    select(_builds.id, _builds.started_at)
+    .join_from(Current.__table__, Build.__table__, _builds.id == Current.__table__.c.build_id)
+    .where(Current.__table__.c.id == CURRENT_ID)
+)
+
+
 def current_key(session: Session) -> tuple[int, datetime] | None:
-    """(id, started_at) of the current build: one row, no ORM objects (serving's per-request
-    check that its cache is of the current build)."""
-    row = session.execute(
-        select(Build.id, Build.started_at)
-        .join(Current, Current.build_id == Build.id)
-        .where(Current.id == CURRENT_ID)
-    ).first()
+    """(id, started_at) of the current build: one row, no ORM objects, a statement built once
+    (serving's per-request check that its cache is of the current build)."""
+    row = session.execute(_CURRENT_KEY).first()
     return None if row is None else (int(row[0]), row[1])
 
 

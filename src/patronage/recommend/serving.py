@@ -19,6 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import NDArray
 from sqlalchemy.orm import Session
 
 from patronage.customers import service as customers_service
@@ -244,14 +245,32 @@ def _render(
 
 def _summed(rows: Iterable[tuple[int, int, float]], keep: int) -> list[Candidate]:
     """Scores summed over the source items; the reason is the largest contributor."""
-    total: dict[int, float] = {}
-    best: dict[int, tuple[float, int]] = {}
-    for source, item, score in rows:
-        total[item] = total.get(item, 0.0) + score
-        if item not in best or (score, -source) > (best[item][0], -best[item][1]):
-            best[item] = (score, source)
-    ranked = sorted(total, key=lambda i: (-total[i], i))[:keep]
-    return [Candidate(i, total[i], best[i][1]) for i in ranked]
+    listed = list(rows)
+    if not listed:
+        return []
+    sources, items, scores = (np.asarray(c) for c in zip(*listed, strict=True))
+    return _summed_arrays(
+        sources.astype(np.int64), items.astype(np.int64), scores.astype(np.float64), keep
+    )
+
+
+def _summed_arrays(
+    sources: NDArray[np.int64], items: NDArray[np.int64], scores: NDArray[np.float64], keep: int
+) -> list[Candidate]:
+    """`_summed` over parallel arrays: the best `keep` items by summed score (ties: the lower
+    id), each with its largest contributor (ties: the lower source). Sums are accumulated in
+    row order, as a loop over the rows would."""
+    if items.size == 0:
+        return []
+    unique, inverse = np.unique(items, return_inverse=True)
+    total = np.bincount(inverse, weights=scores, minlength=unique.size)
+    # per item, its rows by score descending then source ascending: the first is the reason
+    order = np.lexsort((sources, -scores, inverse))
+    grouped = inverse[order]
+    first = order[np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]])]
+    reason = sources[first]  # aligned with `unique` (inverse ascending)
+    ranked = np.lexsort((unique, -total))[:keep]
+    return [Candidate(int(unique[k]), float(total[k]), int(reason[k])) for k in ranked.tolist()]
 
 
 # -- placements ------------------------------------------------------------------------------
@@ -325,9 +344,9 @@ def _personal(
     bought = repo.history(session, customer_id, HISTORY_ITEMS)
     if not bought:
         return _trending(view, limit=limit, category=category, notice=NO_HISTORY)
-    rows = view.neighbours(kind, bought, NEIGHBOURS)
-    model = rows[0][3] if rows else (CROSS_SELL if kind == "cross_sell" else ITEM_TO_ITEM)
-    cands = _summed(((a, b, c) for a, b, c, _ in rows), 4 * limit + len(bought))
+    sources, items, scores, first_model = view.neighbour_arrays(kind, bought, NEIGHBOURS)
+    model = first_model or (CROSS_SELL if kind == "cross_sell" else ITEM_TO_ITEM)
+    cands = _summed_arrays(sources, items, scores, 4 * limit + len(bought))
     entries, _, facts = _ruled(
         view, cands, placement=placement, limit=limit, category=category, bought=bought
     )

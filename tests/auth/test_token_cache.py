@@ -1,0 +1,99 @@
+"""API tokens: one query per lookup, then a per-process cache for TOKEN_CACHE_SECONDS
+(revocation through this process at once, through another within that time)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import event, select, update
+
+from patronage import db
+from patronage.auth import service
+from patronage.auth.models import ApiToken, User
+from patronage.kit.clock import utcnow
+from tests.conftest import bearer
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache() -> Iterator[None]:
+    service.clear_token_cache()
+    yield
+    service.clear_token_cache()
+
+
+def _statements() -> tuple[list[str], Any]:
+    seen: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        seen.append(statement.split()[0].upper())
+
+    return seen, record
+
+
+def test_a_lookup_is_one_query_and_then_none(client, staff) -> None:  # type: ignore[no-untyped-def]
+    engine = db.get_engine()
+    seen, record = _statements()
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        with db.transaction() as session:
+            first = service.resolve_token(session, staff["analyst"])
+        assert first is not None and (first.username, first.via) == ("analyst", "token")
+        # the token and its user in one SELECT, and last_used_at written (never used before)
+        assert seen == ["SELECT", "UPDATE"]
+        seen.clear()
+        assert service.cached_token(staff["analyst"]) == first
+        assert seen == []
+        with db.transaction() as session:
+            assert service.resolve_token(session, staff["analyst"]) == first
+        assert seen == ["SELECT"]  # used less than a minute ago: no write
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert service.cached_token("pat_" + "x" * 43) is None
+
+
+def test_revoked_elsewhere_is_refused_within_the_cache_lifetime(  # type: ignore[no-untyped-def]
+    client, staff, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    analyst = bearer(staff["analyst"])
+    assert client.get("/api/me", headers=analyst).status_code == 200
+    # another process (a CLI, the other server worker) revokes it: this one does not know yet
+    with db.transaction() as session:
+        session.execute(update(ApiToken).values(revoked_at=utcnow()))
+    assert client.get("/api/me", headers=analyst).status_code == 200
+    later = service._clock() + service.TOKEN_CACHE_SECONDS + 0.01
+    monkeypatch.setattr(service, "_clock", lambda: later)
+    refused = client.get("/api/me", headers=analyst)
+    assert refused.status_code == 401
+    assert refused.json() == {
+        "error": "not_authenticated",
+        "detail": "the API token is unknown or revoked",
+    }
+
+
+def test_revoked_or_deactivated_through_this_process_is_refused_at_once(  # type: ignore[no-untyped-def]
+    client, staff
+) -> None:
+    agent, marketer = bearer(staff["agent"]), bearer(staff["marketer"])
+    assert client.get("/api/me", headers=agent).status_code == 200
+    assert client.get("/api/me", headers=marketer).status_code == 200
+    [mine] = client.get("/api/tokens", headers=agent).json()
+    assert client.delete(f"/api/tokens/{mine['id']}", headers=agent).status_code == 200
+    assert client.get("/api/me", headers=agent).status_code == 401
+    with db.transaction() as session:
+        admin = service.resolve_token(session, staff["admin"])
+        assert admin is not None
+        marketer_id = session.scalar(select(User.id).where(User.username == "marketer"))
+        service.set_active(session, admin, marketer_id, False)
+    assert client.get("/api/me", headers=marketer).status_code == 401
+
+
+def test_the_cache_belongs_to_one_database(staff) -> None:  # type: ignore[no-untyped-def]
+    from patronage import config
+
+    with db.transaction() as session:
+        assert service.resolve_token(session, staff["agent"]) is not None
+    assert service.cached_token(staff["agent"]) is not None
+    config.get_settings.cache_clear()  # what switching databases does
+    assert service.cached_token(staff["agent"]) is None
