@@ -85,6 +85,7 @@ def test_revoked_or_deactivated_through_this_process_is_refused_at_once(  # type
         admin = service.resolve_token(session, staff["admin"])
         assert admin is not None
         marketer_id = session.scalar(select(User.id).where(User.username == "marketer"))
+        assert marketer_id is not None
         service.set_active(session, admin, marketer_id, False)
     assert client.get("/api/me", headers=marketer).status_code == 401
 
