@@ -40,3 +40,20 @@ def track(event: str, props: dict[str, Any] | None = None, **fields: Any) -> dic
         "timestamp": "2026-11-20T10:00:00.000Z",
         **fields,
     }
+
+
+def wait_processed(timeout: float = 30.0) -> None:
+    """Wait for the server's background processor to empty the landing table."""
+    import time
+
+    from patronage.collect import service
+
+    deadline = time.monotonic() + timeout
+    while True:
+        with db.transaction() as s:
+            waiting, _ = service.landing_backlog(s)
+        if not waiting:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{waiting} landed messages still waiting after {timeout} s")
+        time.sleep(0.05)

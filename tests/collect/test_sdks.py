@@ -12,12 +12,14 @@ import pytest
 from sqlalchemy import text
 
 from patronage import db
-from tests.collect.helpers import basic, mid, new_source
+from tests.collect.helpers import basic, mid, new_source, wait_processed
 from tests.collect.server import running_server
 from tests.collect.test_personal_data import raw_database_text
 from tests.conftest import bearer
 
 WHEN = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
+# the production mode: land, acknowledge, process in the server's background thread
+BACKGROUND = {"PATRONAGE_INGEST_PROCESSING": "background"}
 LAMP = {
     "product_id": "sku-lamp",
     "sku": "L-1",
@@ -171,7 +173,7 @@ def test_segment_sdk(database, staff):
     from segment.analytics import Client
 
     key = new_source("segment web")
-    with running_server() as url:
+    with running_server(env=BACKGROUND) as url:
         errors: list[Exception] = []
         client = Client(key, host=url, sync_mode=True, on_error=lambda e, _: errors.append(e))
         _send_journey(client, "seg")
@@ -182,6 +184,7 @@ def test_segment_sdk(database, staff):
             queued.track(user_id="seg-bulk", event="Bulk", properties={"n": n}, timestamp=WHEN)
         queued.flush()
         queued.join()
+        wait_processed()
         _check(url, staff, "seg")
         bulk = _profile(url, staff["admin"], "seg-bulk")
         assert (
@@ -209,9 +212,10 @@ def test_rudderstack_sdk(database, staff):
     from rudderstack.analytics import Client
 
     key = new_source("rudder app")
-    with running_server() as url:
+    with running_server(env=BACKGROUND) as url:
         client = Client(key, host=url, sync_mode=True, gzip=True)
         _send_journey(client, "rud")
+        wait_processed()
         _check(url, staff, "rud")
     stored = raw_database_text().lower()
     assert "shopper@example.com" not in stored
@@ -221,11 +225,13 @@ def test_rudderstack_sdk(database, staff):
 
 
 @pytest.mark.slow
-def test_parallel_requests_never_create_two_profiles(database):
-    """Many requests for the same new person at once (two server processes, 10 threads)."""
+@pytest.mark.parametrize("processing", ["inline", "background"])
+def test_parallel_requests_never_create_two_profiles(database, processing):
+    """Many requests for the same new person at once (two server processes, 10 threads),
+    processed inside the requests or by the two processes' background processors."""
     key = new_source()
     rounds, threads = 4, 10
-    with running_server(workers=2) as url:
+    with running_server(workers=2, env={"PATRONAGE_INGEST_PROCESSING": processing}) as url:
         statuses: list[int] = []
         lock = threading.Lock()
 
@@ -261,6 +267,7 @@ def test_parallel_requests_never_create_two_profiles(database):
                 w.start()
             for w in workers:
                 w.join()
+        wait_processed()
     assert statuses == [200] * (rounds * threads)
     with db.transaction() as s:
         live = s.execute(

@@ -15,7 +15,9 @@ from patronage.collect import service
 from patronage.collect.schemas import Accepted, Ok, request_schema
 from patronage.db import SessionDep
 
-router = APIRouter(prefix="/v1", tags=["tracking"])
+# the processor of landed messages starts with the server (a backlog left by a crash is
+# drained even before the next request)
+router = APIRouter(prefix="/v1", tags=["tracking"], on_startup=[service.start_processing])
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"description": "malformed body, or every message refused (reasons in `detail`)"},

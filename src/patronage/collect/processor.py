@@ -20,13 +20,13 @@ from patronage.collect import service
 log = logging.getLogger("patronage.collect.processor")
 
 IDLE_POLL = 0.05  # seconds between looks at an empty landing table
-# Acknowledging comes first: while this process's API is landing messages, the processor
-# rests YIELD times as long as its last micro-batch took (it shares the CPU, the GIL and, on
-# SQLite, the write lock with the requests), and works in small micro-batches so that a
-# request never waits long behind one. The backlog is drained at full speed once it is quiet.
-YIELD = 3.0
-BUSY_WINDOW = 0.1  # seconds since the last landing that count as "the API is busy"
-BATCH = {"sqlite": 200, "postgresql": 1000}
+# Acknowledging comes first. While the API is landing messages (the newest landing id moved,
+# in any process), the processor works in small micro-batches and rests YIELD times as long
+# as each took: it shares the CPU, the GIL and, on SQLite, the one write lock with the
+# requests, and a request must never wait long behind it. When the API is quiet it drains
+# the backlog at full speed (PROCESS_BATCH messages a transaction).
+YIELD = 1.0
+BUSY_BATCH = {"sqlite": 200, "postgresql": 1000}
 _started: dict[int, threading.Thread] = {}  # pid -> thread (a forked child starts its own)
 _guard = threading.Lock()
 
@@ -44,20 +44,15 @@ def ensure_running() -> None:
             _started[pid] = thread
 
 
-_last_landing = [0.0]
-
-
-def landed_now() -> None:
-    """The API landed messages in this process (it is busy: the processor steps back)."""
-    _last_landing[0] = time.monotonic()
-
-
 def _run() -> None:
-    small = BATCH.get(db.get_engine().dialect.name, 1000)
+    small = BUSY_BATCH.get(db.get_engine().dialect.name, 200)
+    newest = None
     while True:
         started = time.monotonic()
-        busy = started - _last_landing[0] < BUSY_WINDOW
         try:
+            with db.transaction() as session:
+                latest = service.newest_landing(session)
+            busy, newest = latest != newest, latest
             processed = drain_once(small if busy else service.PROCESS_BATCH, wait=False)
         except Exception as exc:  # the database is away: try again later, never die
             log.warning("ingest processor: %s; retrying in 1 s", type(exc).__name__)
@@ -65,7 +60,7 @@ def _run() -> None:
             continue
         if processed == 0:
             time.sleep(IDLE_POLL)
-        elif time.monotonic() - _last_landing[0] < BUSY_WINDOW:
+        elif busy:
             time.sleep((time.monotonic() - started) * YIELD)
 
 

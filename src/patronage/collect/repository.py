@@ -199,6 +199,10 @@ def any_landed(session: Session) -> bool:
     return session.scalar(stmt) is not None
 
 
+def newest_landing(session: Session) -> int | None:
+    return session.scalar(select(func.max(LandedMessage.id)))
+
+
 def landed(session: Session, limit: int) -> list[Row[Any]]:
     """The oldest `limit` messages waiting for the processor, in landing order."""
     stmt = (

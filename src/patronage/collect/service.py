@@ -144,11 +144,16 @@ def receive(
     if get_settings().ingest_inline:
         process_pending(session)
     else:
+        start_processing()
+    return Accepted(rejected=[_rejected(r) for r in refusals])
+
+
+def start_processing() -> None:
+    """This process's background processor, unless landed messages are processed inline."""
+    if not get_settings().ingest_inline:
         from patronage.collect import processor  # imported late: it imports us
 
         processor.ensure_running()
-        processor.landed_now()
-    return Accepted(rejected=[_rejected(r) for r in refusals])
 
 
 # -- the processor: landed messages -> identities, consent, events, effects ----------------
@@ -207,6 +212,11 @@ def set_aside_oldest(session: Session, reason: str) -> None:
     rows = repo.landed(session, 1)
     if rows:
         repo.set_aside(session, rows[0].id, reason)
+
+
+def newest_landing(session: Session) -> int | None:
+    """The newest landing id: when it moves, the API is busy."""
+    return repo.newest_landing(session)
 
 
 def landing_backlog(session: Session) -> tuple[int, int]:
