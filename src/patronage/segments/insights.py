@@ -12,12 +12,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import duckdb
 import numpy as np
 import pyarrow as pa
 from numpy.typing import NDArray
-from sqlalchemy import String, column, delete, select, table
+from sqlalchemy import String, and_, column, delete, func, select, table
 from sqlalchemy.orm import Session
 
 from patronage.errors import ValidationFailed
@@ -126,77 +127,86 @@ class PersonaFrame:
         return x
 
 
+def _top_level(session: Session) -> tuple[dict[int, int], dict[int, str]]:
+    """Category id -> its top-level ancestor's id (from the materialised path); names."""
+    rows = session.execute(select(_CATEGORIES.c.id, _CATEGORIES.c.name, _CATEGORIES.c.path)).all()
+    top: dict[int, int] = {}
+    for cid, _, path in rows:
+        first = (path or "").strip("/").split("/")[0]
+        top[int(cid)] = int(first) if first.isdigit() else int(cid)
+    return top, {int(cid): str(name) for cid, name, _ in rows}
+
+
 def persona_frame(session: Session, now: datetime | None = None) -> PersonaFrame:
-    """Features, age, metropolitan and top-level category shares from the store."""
+    """Features, age, metropolitan and top-level category shares, read from the store with
+    three set-based queries (joins and aggregation inside the database; no per-row Python
+    beyond turning the result columns into arrays)."""
     now = naive_utc(now or utcnow())
-    con = _duck(session, ["customers", "features", "scores", "orders", "order_items", "products"])
-    try:
-        feature_cols = [f for f, _, _ in PERSONA_FEATURES if f in TABLES["features"]]
-        base = con.sql(
-            f"""
-            WITH top_cities AS (
-                SELECT city FROM customers WHERE merged_into_id IS NULL AND city IS NOT NULL
-                GROUP BY city ORDER BY count(*) DESC, city LIMIT 10)
-            SELECT f.customer_id,
-                   CAST(? AS INTEGER) - c.birth_year AS age,
-                   CASE WHEN c.city IS NULL THEN NULL
-                        WHEN c.city IN (SELECT city FROM top_cities) THEN 1.0 ELSE 0.0 END
-                       AS metropolitan,
-                   {", ".join(f"CAST(f.{c} AS DOUBLE) AS {c}" for c in feature_cols)},
-                   s.clv_minor
-            FROM features f
-            JOIN customers c ON c.id = f.customer_id AND c.merged_into_id IS NULL
-            LEFT JOIN scores s ON s.customer_id = f.customer_id
-            ORDER BY f.customer_id
-            """,  # noqa: S608 (column names of PERSONA_FEATURES)
-            params=[now.year],
-        ).to_arrow_table()
-        shares = con.sql(
-            """
-            SELECT o.customer_id,
-                   CAST(string_split(trim(k.path, '/'), '/')[1] AS BIGINT) AS top,
-                   count(*) AS n
-            FROM orders o
-            JOIN order_items i ON i.order_id = o.id
-            JOIN products p ON p.id = i.product_id
-            JOIN categories k ON k.id = p.category_id
-            WHERE o.status <> 'cancelled'
-            GROUP BY ALL
-            """
-        ).to_arrow_table()
-        names_of = dict(con.execute("SELECT id, name FROM categories").fetchall())
-    finally:
-        con.close()
-    ids = base.column("customer_id").to_numpy().astype(np.int64)
+    f, c, s = clause("features"), clause("customers"), clause("scores")
+    feature_cols = [x for x, _, _ in PERSONA_FEATURES if x in TABLES["features"]]
+    live = and_(c.c.id == f.c.customer_id, c.c.merged_into_id.is_(None))
+    rows = session.execute(
+        select(f.c.customer_id, c.c.birth_year, c.c.city, *(f.c[x] for x in feature_cols))
+        .add_columns(s.c.clv_minor)
+        .select_from(f.join(c, live).outerjoin(s, s.c.customer_id == f.c.customer_id))
+        .order_by(f.c.customer_id)
+    ).all()
+    width = 4 + len(feature_cols)
+    cols: list[Any] = list(zip(*rows, strict=True)) if rows else [()] * width
+    ids = np.array(cols[0], dtype=np.int64)
+    n = len(ids)
+    top_cities = {
+        city
+        for city, _ in session.execute(
+            select(c.c.city, func.count())
+            .where(c.c.merged_into_id.is_(None), c.c.city.is_not(None))
+            .group_by(c.c.city)
+            .order_by(func.count().desc(), c.c.city)
+            .limit(10)
+        )
+    }
+    metropolitan = np.fromiter(
+        (np.nan if v is None else float(v in top_cities) for v in cols[2]), np.float64, n
+    )
+    # None -> NaN: NumPy's float conversion of a Python None
+    age = now.year - np.array(cols[1], dtype=np.float64)
     names = ["age", "metropolitan", *feature_cols]
-    columns = [base.column(n).to_numpy(zero_copy_only=False).astype(np.float64) for n in names]
-    labels = {f: words for f, words, _ in PERSONA_FEATURES}
-    logged = [{f: lg for f, _, lg in PERSONA_FEATURES}[n] for n in names]
-    # category shares: the customer's order lines in each top-level category
-    s_cust = shares.column("customer_id").to_numpy().astype(np.int64)
-    s_top = shares.column("top").to_numpy(zero_copy_only=False)
-    s_n = shares.column("n").to_numpy().astype(np.float64)
-    if len(s_cust):
+    columns = [age, metropolitan, *(np.array(v, dtype=np.float64) for v in cols[3:-1])]
+    labels = {x: words for x, words, _ in PERSONA_FEATURES}
+    logged = [{x: lg for x, _, lg in PERSONA_FEATURES}[name] for name in names]
+    spend = np.nan_to_num(columns[names.index("total_spend_minor")])
+    clv = np.array(cols[-1], dtype=np.float64)
+
+    # category shares: the customer's non-cancelled order lines per top-level category
+    o, i, p = clause("orders"), clause("order_items"), clause("products")
+    share_rows = session.execute(
+        select(o.c.customer_id, p.c.category_id, func.count())
+        .select_from(o.join(i, i.c.order_id == o.c.id).join(p, p.c.id == i.c.product_id))
+        .where(o.c.status != "cancelled", p.c.category_id.is_not(None))
+        .group_by(o.c.customer_id, p.c.category_id)
+    ).all()
+    if share_rows and n:
+        s_cust, s_cat, s_n = (np.array(v) for v in zip(*share_rows, strict=True))
+        top_of, names_of = _top_level(session)
+        cats, cat_index = np.unique(s_cat.astype(np.int64), return_inverse=True)
+        s_top = np.array([top_of.get(int(x), int(x)) for x in cats], dtype=np.int64)[cat_index]
+        s_n = s_n.astype(np.float64)
         tops, inverse = np.unique(s_top, return_inverse=True)
         volume = np.bincount(inverse, weights=s_n)
         keep = np.argsort(-volume, kind="stable")[:TOP_CATEGORIES]
+        s_cust = s_cust.astype(np.int64)
         pos = np.searchsorted(ids, s_cust)
-        known = (pos < len(ids)) & (ids[np.minimum(pos, len(ids) - 1)] == s_cust)
-        totals = np.bincount(pos[known], weights=s_n[known], minlength=len(ids))
-        for t in sorted(keep, key=lambda i: int(tops[i])):
+        known = (pos < n) & (ids[np.minimum(pos, n - 1)] == s_cust)
+        totals = np.bincount(pos[known], weights=s_n[known], minlength=n)
+        for t in sorted(keep, key=lambda j: int(tops[j])):
             mask = known & (inverse == t)
-            count = np.bincount(pos[mask], weights=s_n[mask], minlength=len(ids))
-            share = np.divide(count, totals, out=np.zeros(len(ids)), where=totals > 0)
+            count = np.bincount(pos[mask], weights=s_n[mask], minlength=n)
             feature = f"{personas.CATEGORY_PREFIX}{int(tops[t])}"
             names.append(feature)
-            columns.append(share)
-            labels[feature] = str(names_of.get(int(tops[t]), tops[t])).lower()
+            columns.append(np.divide(count, totals, out=np.zeros(n), where=totals > 0))
+            labels[feature] = names_of.get(int(tops[t]), str(tops[t])).lower()
             logged.append(False)
-    raw = np.column_stack(columns) if columns and len(ids) else np.zeros((len(ids), len(names)))
-    spend = np.nan_to_num(
-        base.column("total_spend_minor").to_numpy(zero_copy_only=False).astype(np.float64)
-    )
-    clv = base.column("clv_minor").to_numpy(zero_copy_only=False).astype(np.float64)
+    raw = np.column_stack(columns) if n else np.zeros((0, len(names)))
     return PersonaFrame(ids, raw, names, labels, logged, spend, clv)
 
 
