@@ -9,6 +9,7 @@ from sqlalchemy import Row, Select, func, select
 from sqlalchemy.orm import Session
 
 from patronage.customers.models import Consent, Customer, CustomerMerge, Identity, Milestone
+from patronage.kit.together import read_together
 
 SORTS: dict[str, Any] = {
     "id": Customer.id.asc(),
@@ -62,15 +63,6 @@ def search(
     return list(rows), int(total or 0)
 
 
-def identities(session: Session, customer_id: int) -> list[Row[Any]]:
-    stmt = (
-        select(*Identity.__table__.c)
-        .where(Identity.customer_id == customer_id)
-        .order_by(Identity.id)
-    )
-    return list(session.execute(stmt))
-
-
 def exists(session: Session, customer_id: int) -> bool:
     return session.scalar(select(Customer.id).where(Customer.id == customer_id)) is not None
 
@@ -96,18 +88,23 @@ def consent_history(session: Session, customer_id: int) -> list[Row[Any]]:
     return list(session.execute(stmt))
 
 
-def milestones(session: Session, customer_id: int) -> list[Row[Any]]:
-    stmt = (
-        select(*Milestone.__table__.c)
-        .where(Milestone.customer_id == customer_id)
-        .order_by(Milestone.id)
+def profile_rows(session: Session, customer_id: int) -> dict[str, list[Any]]:
+    """The customer (a list of at most one) and its short lists, in one round trip."""
+    customer = select(*Customer.__table__.c).where(Customer.id == customer_id)
+    identities = select(*Identity.__table__.c).where(Identity.customer_id == customer_id)
+    consents = select(*Consent.__table__.c).where(Consent.customer_id == customer_id)
+    milestones = select(*Milestone.__table__.c).where(Milestone.customer_id == customer_id)
+    merges = select(*CustomerMerge.__table__.c).where(CustomerMerge.into_customer_id == customer_id)
+    return read_together(
+        session,
+        {
+            "customer": (customer, [Customer.id]),
+            "identities": (identities, [Identity.id]),
+            "consents": (consents, [Consent.recorded_at.desc(), Consent.id.desc()]),
+            "milestones": (milestones, [Milestone.id]),
+            "merges": (merges, [CustomerMerge.merged_at, CustomerMerge.id]),
+        },
     )
-    return list(session.execute(stmt))
-
-
-def merges_into(session: Session, customer_id: int) -> list[Row[Any]]:
-    stmt = select(*CustomerMerge.__table__.c).where(CustomerMerge.into_customer_id == customer_id)
-    return list(session.execute(stmt.order_by(CustomerMerge.merged_at)))
 
 
 def count(session: Session) -> int:

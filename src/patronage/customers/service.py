@@ -317,23 +317,29 @@ def record_consent(
 def profile(
     session: Session, customer_id: int, *, with_pii: bool, orders_limit: int = 20
 ) -> CustomerProfile:
-    """The customer 360: traits, identities, consents, orders with everything, latest events."""
-    customer = get_customer(session, customer_id)
+    """The customer 360: traits, identities, consents, orders with everything, latest events.
+
+    Four round trips whatever the customer has (the profile, its orders with their details,
+    product names, events): on PostgreSQL the page's time was its ~14 round trips.
+    """
+    rows = repo.profile_rows(session, customer_id)
+    if not rows["customer"]:
+        raise NotFound(f"no customer {customer_id}")
     orders, orders_total = orders_service.orders_for_customer(session, customer_id, orders_limit)
-    history = repo.consent_history(session, customer_id)
+    history = rows["consents"]
     return CustomerProfile(
-        customer=to_read(customer, with_pii=with_pii),
+        customer=to_read(rows["customer"][0], with_pii=with_pii),
         identities=[
             IdentityRead.model_validate(i)
-            for i in repo.identities(session, customer_id)
+            for i in rows["identities"]
             if with_pii or i.kind not in {"email", "phone"}
         ],
         consents=consent_states(session, customer_id, history),
         consent_history=[ConsentRead.model_validate(c) for c in history],
-        milestones=[MilestoneRead.model_validate(m) for m in repo.milestones(session, customer_id)]
+        milestones=[MilestoneRead.model_validate(m) for m in rows["milestones"]]
         if with_pii
         else [],
-        merges=[MergeRead.model_validate(m) for m in repo.merges_into(session, customer_id)],
+        merges=[MergeRead.model_validate(m) for m in rows["merges"]],
         orders=orders,
         orders_total=orders_total,
         events=collect_service.latest_events(session, customer_id, 25),

@@ -2,56 +2,36 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Row, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from patronage.kit.together import Part, read_together
 from patronage.orders.models import Order, OrderItem, Payment, Refund, Return, Shipment
 
 
-def latest_for_customer(session: Session, customer_id: int, limit: int) -> list[Row[Any]]:
-    stmt = (
-        select(*Order.__table__.c)
+def latest_with_details(session: Session, customer_id: int, limit: int) -> dict[str, list[Any]]:
+    """The customer's latest orders, their items, payments, shipments, returns and refunds,
+    and how many orders the customer has in all, in one round trip (`kit.together`)."""
+    latest = (
+        select(Order.id)
         .where(Order.customer_id == customer_id)
         .order_by(Order.placed_at.desc(), Order.id.desc())
         .limit(limit)
     )
-    return list(session.execute(stmt))
-
-
-def count_for_customer(session: Session, customer_id: int) -> int:
-    stmt = select(func.count()).select_from(Order).where(Order.customer_id == customer_id)
-    return int(session.scalar(stmt) or 0)
-
-
-def items_of(session: Session, order_ids: Sequence[int]) -> list[Row[Any]]:
-    stmt = (
-        select(*OrderItem.__table__.c)
-        .where(OrderItem.order_id.in_(order_ids))
-        .order_by(OrderItem.id)
-    )
-    return list(session.execute(stmt))
-
-
-def payments_of(session: Session, order_ids: Sequence[int]) -> list[Row[Any]]:
-    stmt = select(*Payment.__table__.c).where(Payment.order_id.in_(order_ids)).order_by(Payment.id)
-    return list(session.execute(stmt))
-
-
-def shipments_of(session: Session, order_ids: Sequence[int]) -> list[Row[Any]]:
-    stmt = (
-        select(*Shipment.__table__.c).where(Shipment.order_id.in_(order_ids)).order_by(Shipment.id)
-    )
-    return list(session.execute(stmt))
-
-
-def returns_of(session: Session, order_ids: Sequence[int]) -> list[Row[Any]]:
-    stmt = select(*Return.__table__.c).where(Return.order_id.in_(order_ids)).order_by(Return.id)
-    return list(session.execute(stmt))
-
-
-def refunds_of(session: Session, order_ids: Sequence[int]) -> list[Row[Any]]:
-    stmt = select(*Refund.__table__.c).where(Refund.order_id.in_(order_ids)).order_by(Refund.id)
-    return list(session.execute(stmt))
+    newest_first = [Order.placed_at.desc(), Order.id.desc()]
+    parts: dict[str, Part] = {
+        "orders": (select(*Order.__table__.c).where(Order.id.in_(latest)), newest_first)
+    }
+    for name, table in (
+        ("items", OrderItem),
+        ("payments", Payment),
+        ("shipments", Shipment),
+        ("returns", Return),
+        ("refunds", Refund),
+    ):
+        parts[name] = (select(*table.__table__.c).where(table.order_id.in_(latest)), [table.id])
+    count = select(func.count().label("orders")).where(Order.customer_id == customer_id)
+    parts["total"] = (count, [])
+    return read_together(session, parts)

@@ -34,21 +34,21 @@ def orders_for_customer(
 ) -> tuple[list[OrderRead], int]:
     """The customer's latest orders with items, payments, shipments, returns and refunds.
 
-    Six indexed queries whatever the number of orders: no query per order.
+    Two round trips whatever the number of orders: the orders with their details, product names.
     """
-    orders = repo.latest_for_customer(session, customer_id, limit)
+    found = repo.latest_with_details(session, customer_id, limit)
+    orders = found["orders"]
     if not orders:
         return [], 0
-    total = len(orders) if len(orders) < limit else repo.count_for_customer(session, customer_id)
-    ids = [o.id for o in orders]
-    items = _by_order(repo.items_of(session, ids))
+    total = found["total"][0].orders
+    items = _by_order(found["items"])
     names = catalog_service.product_names(
         session, {i.product_id for rows in items.values() for i in rows}
     )
-    payments = _by_order(repo.payments_of(session, ids))
-    shipments = _by_order(repo.shipments_of(session, ids))
-    returns = _by_order(repo.returns_of(session, ids))
-    refunds = _by_order(repo.refunds_of(session, ids))
+    payments = _by_order(found["payments"])
+    shipments = _by_order(found["shipments"])
+    returns = _by_order(found["returns"])
+    refunds = _by_order(found["refunds"])
     result = [
         OrderRead(
             id=o.id,
