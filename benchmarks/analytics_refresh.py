@@ -68,6 +68,15 @@ def _jvm_peak_mib() -> float | None:
     return round(total / 1024, 1) if total else None
 
 
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _load() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
 class RolledBack(Exception):
     pass
 
@@ -158,18 +167,19 @@ def child(engine_name: str, now: datetime) -> dict[str, Any]:
     from patronage import db
     from patronage.analytics import engine, features, refresh
 
-    marks: list[tuple[str, float]] = []
+    marks: list[tuple[str, float, float]] = []
 
     def step(name: str) -> None:
-        marks.append((name, time.perf_counter()))
+        marks.append((name, time.perf_counter(), _cpu()))
         log(f"{engine_name}: {name}")
 
-    out: dict[str, Any] = {"engine": engine_name}
+    out: dict[str, Any] = {"engine": engine_name, "loadavg_start": _load()}
     started = time.perf_counter()
     try:
         with db.transaction() as session:
             result = refresh.run(session, now, progress=step, engine_name=engine_name)
-            done = time.perf_counter()
+            done, done_cpu = time.perf_counter(), _cpu()
+            out["loadavg_end"] = _load()
             out.update(customers=result.customers, buyers=result.buyers)
             if engine_name == "duckdb":
                 with engine.open_store(session, "duckdb") as store:
@@ -178,9 +188,17 @@ def child(engine_name: str, now: datetime) -> dict[str, Any]:
             raise RolledBack
     except RolledBack:
         pass
-    ends = [t for _, t in marks[1:]] + [done]
-    out["steps"] = {name: round(end - t, 2) for (name, t), end in zip(marks, ends, strict=True)}
+    ends = [(t, c) for _, t, c in marks[1:]] + [(done, done_cpu)]
+    out["steps"] = {
+        name: round(end - t, 2) for (name, t, _), (end, _) in zip(marks, ends, strict=True)
+    }
+    # CPU seconds of this process (all its threads; Spark's JVM not included): on a shared
+    # machine, wall time = CPU time / the share of the cores the process got
+    out["steps_cpu"] = {
+        name: round(end - c, 2) for (name, _, c), (_, end) in zip(marks, ends, strict=True)
+    }
     out["seconds"] = round(done - started, 2)
+    out["cpu_seconds"] = round(done_cpu - marks[0][2], 2) if marks else None
     out["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     if engine_name == "spark":
         out["jvm_peak_rss_mib"] = _jvm_peak_mib()
@@ -254,10 +272,15 @@ def main() -> None:
                 "target": {
                     "refresh_seconds": TARGET_SECONDS,
                     "for_customers": 1_000_000,
-                    "met": bool(main_run and main_run["seconds"] <= TARGET_SECONDS),
+                    # judged only on a shop of the target's size
+                    "met": bool(main_run["seconds"] <= TARGET_SECONDS)
+                    if main_run and main_run["customers"] >= 1_000_000
+                    else None,
                 },
                 "engines": runs,
                 "rfm_reference": reference,
+                "cores": os.cpu_count(),
+                "loadavg_end": _load(),
             }
         )
     )

@@ -8,6 +8,7 @@ transaction — so readers see either the previous refresh or this one, never a 
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -74,6 +75,21 @@ def compute(store: engine.Store, now: datetime, progress: Progress | None = None
     return Computed(store.engine, columns, rfm_rows, future, found, tx)
 
 
+def _json_lists(lists: list[list[str]]) -> list[str]:
+    """Lists of codes as JSON texts (as the bulk writer would spell them), each distinct
+    list spelled once."""
+    encode = json.JSONEncoder(separators=(",", ":")).encode
+    spelled: dict[tuple[str, ...], str] = {}
+    out = []
+    for codes in lists:
+        key = tuple(codes)
+        text = spelled.get(key)
+        if text is None:
+            text = spelled[key] = encode(codes)
+        out.append(text)
+    return out
+
+
 def run(
     session: Session,
     now: datetime | None = None,
@@ -113,7 +129,11 @@ def run(
         now,
         computed.feature_columns.for_store(),
         rfm_columns,
-        {"customer_id": run_scores.customer_ids, **run_scores.columns},
+        {
+            "customer_id": run_scores.customer_ids,
+            **run_scores.columns,
+            "problems": _json_lists(run_scores.columns["problems"]),
+        },
     )
     problems = run_scores.problem_counts()
     details = {
