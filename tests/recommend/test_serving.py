@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy.orm import Session
@@ -367,3 +368,37 @@ def test_summed_scores_equal_the_row_by_row_definition(seed: int) -> None:
     keep = int(rng.integers(1, 80))
     assert serving._summed(rows, keep) == _summed_by_loop(rows, keep)
     assert serving._summed_arrays(sources, items, scores, keep) == _summed_by_loop(rows, keep)
+
+
+def test_trying_the_first_candidates_alone_gives_the_same_lists(
+    shop: Shop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def lists() -> list[list[tuple[int, float, str]]]:
+        out = []
+        with db.transaction() as session:
+            for limit in (1, 2, 3, 5):
+                for p in shop.product.values():
+                    for fn in (serving.also_bought, serving.upsell):
+                        result = fn(session, p, limit=limit)
+                        out.append([(i.product_id, i.score, i.explanation) for i in result.items])
+                for c in shop.customer.values():
+                    for fn in (serving.for_you, serving.cross_sell):
+                        result = fn(session, c, limit=limit)
+                        out.append([(i.product_id, i.score, i.explanation) for i in result.items])
+        return out
+
+    passes: list[bool] = []  # per list: answered by the first candidates alone
+    real = serving._ruled_over
+
+    def spy(*args: Any) -> Any:
+        found = real(*args)
+        _, candidates, _, limit, *_ = args
+        head = len(candidates) == serving.HEAD * limit and args[-1] is False
+        passes.append(head and len(found[0]) >= limit)
+        return found
+
+    monkeypatch.setattr(serving, "_ruled_over", spy)
+    tried_first = lists()
+    assert any(passes)  # the shortcut was taken, at least for limit 1
+    monkeypatch.setattr(serving, "HEAD", 10**6)  # every candidate at once
+    assert lists() == tried_first

@@ -25,6 +25,7 @@ from datetime import datetime
 
 import numpy as np
 from numpy.typing import NDArray
+from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session
 
 from patronage.recommend import repository as repo
@@ -34,7 +35,7 @@ FACTS_SECONDS = 10.0
 MAX_ENTRIES = 50_000
 KEEP_BUILDS = 2
 
-Key = tuple[str, int, datetime]
+Key = tuple[URL, int, datetime]  # the database (URL compares by value), the build
 Row = tuple[int, float, str]  # neighbour, score, model
 
 
@@ -207,7 +208,7 @@ def current(session: Session) -> View:
     found = repo.current_key(session)
     if found is None:
         return View(session, None)
-    key: Key = (str(session.get_bind().engine.url), *found)
+    key: Key = (session.get_bind().engine.url, *found)
     cache = _caches.get(key)
     if cache is None:
         with _lock:
