@@ -26,7 +26,15 @@ from patronage.kit import bulkwrite
 from patronage.kit.clock import utcnow
 from patronage.segments import nextcat, personas
 from patronage.segments.compiler import TABLES, naive_utc
-from patronage.segments.engine import _ARROW, BATCH, DuckDBEngine, _arrow, _selected, clause
+from patronage.segments.engine import (
+    _ARROW,
+    BATCH,
+    STORE_NAMES,
+    DuckDBEngine,
+    _arrow,
+    _selected,
+    clause,
+)
 from patronage.segments.models import (
     NextCategory,
     NextCategoryRun,
@@ -121,10 +129,14 @@ class PersonaFrame:
         for j, logged in enumerate(self.logged):
             if logged:
                 x[:, j] = np.log1p(np.maximum(x[:, j], 0.0))
-        means = np.nanmean(np.where(np.isnan(x).all(axis=0), 0.0, x), axis=0)
-        rows, cols = np.nonzero(np.isnan(x))
-        x[rows, cols] = means[cols]
-        return x
+        means = np.nan_to_num(np.nanmean(np.where(np.isnan(x).all(axis=0), 0.0, x), axis=0))
+        return np.where(np.isnan(x), means, x)
+
+
+def _plain(name: str) -> Any:
+    """The store table behind compiler table `name` with untyped columns: rows come back as
+    the driver gives them, without a result processor per value (1M rows: seconds saved)."""
+    return table(STORE_NAMES.get(name, name), *(column(c) for c in TABLES[name]))
 
 
 def _top_level(session: Session) -> tuple[dict[int, int], dict[int, str]]:
@@ -142,7 +154,7 @@ def persona_frame(session: Session, now: datetime | None = None) -> PersonaFrame
     three set-based queries (joins and aggregation inside the database; no per-row Python
     beyond turning the result columns into arrays)."""
     now = naive_utc(now or utcnow())
-    f, c, s = clause("features"), clause("customers"), clause("scores")
+    f, c, s = _plain("features"), _plain("customers"), _plain("scores")
     feature_cols = [x for x, _, _ in PERSONA_FEATURES if x in TABLES["features"]]
     live = and_(c.c.id == f.c.customer_id, c.c.merged_into_id.is_(None))
     rows = session.execute(
@@ -178,7 +190,7 @@ def persona_frame(session: Session, now: datetime | None = None) -> PersonaFrame
     clv = np.array(cols[-1], dtype=np.float64)
 
     # category shares: the customer's non-cancelled order lines per top-level category
-    o, i, p = clause("orders"), clause("order_items"), clause("products")
+    o, i, p = _plain("orders"), _plain("order_items"), _plain("products")
     share_rows = session.execute(
         select(o.c.customer_id, p.c.category_id, func.count())
         .select_from(o.join(i, i.c.order_id == o.c.id).join(p, p.c.id == i.c.product_id))

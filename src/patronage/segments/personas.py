@@ -35,11 +35,11 @@ class PersonaModel:
         self,
         k_min: int = 3,
         k_max: int = 8,
-        silhouette_sample: int = 5_000,
-        fit_sample: int = 100_000,
-        refine_iter: int = 3,
+        silhouette_sample: int = 3_000,
+        fit_sample: int = 50_000,
+        refine_iter: int = 2,
         batch_size: int = 4_096,
-        n_init: int = 3,
+        n_init: int = 1,
         max_iter: int = 100,
         random_state: int = 0,
     ) -> None:
@@ -93,10 +93,12 @@ class PersonaModel:
         self.mean_ = matrix.mean(axis=0)
         scale = matrix.std(axis=0)
         self.scale_ = np.where(scale > 0, scale, 1.0)
-        z = (matrix - self.mean_) / self.scale_
+        # float32 for the distance work: half the memory traffic, same clusters
+        z = ((matrix - self.mean_) / self.scale_).astype(np.float32)
         rng = np.random.default_rng(self.random_state)
         sample = np.sort(rng.choice(n, size=min(n, self.silhouette_sample), replace=False))
         fit_rows = z if n <= self.fit_sample else z[rng.choice(n, self.fit_sample, replace=False)]
+        z_sample = z[sample]
         best: tuple[float, int, Array] | None = None
         scores: dict[int, float] = {}
         for k in range(self.k_min, k_max + 1):
@@ -108,9 +110,9 @@ class PersonaModel:
                 random_state=self.random_state,
             ).fit(fit_rows)
             centers = km.cluster_centers_.astype(np.float64)
-            labels = _nearest(z[sample], centers)
+            labels = _nearest(z_sample, centers)
             score = (
-                float(silhouette_score(z[sample], labels)) if len(np.unique(labels)) > 1 else -1.0
+                float(silhouette_score(z_sample, labels)) if len(np.unique(labels)) > 1 else -1.0
             )
             score = round(score, 6)
             scores[k] = score
@@ -136,7 +138,8 @@ class PersonaModel:
         matrix = self._matrix(X)
         if matrix.shape[1] != self.n_features_in_:
             raise ValidationFailed(f"expected {self.n_features_in_} features")
-        return _nearest((matrix - self.mean_) / self.scale_, self.z_centers())
+        z = ((matrix - self.mean_) / self.scale_).astype(np.float32)
+        return _nearest(z, self.z_centers())
 
     def z_centers(self) -> Array:
         """Centroids in standard units: a cluster mean's z-score against all customers."""
@@ -173,9 +176,10 @@ class PersonaModel:
         return model
 
 
-def _nearest(z: Array, centers: Array, chunk: int = 200_000) -> NDArray[np.int64]:
+def _nearest(z: NDArray[Any], centers: Array, chunk: int = 200_000) -> NDArray[np.int64]:
     """Index of the nearest centre of each row (chunked: the distance matrix stays small)."""
     out = np.empty(len(z), dtype=np.int64)
+    centers = centers.astype(z.dtype)
     c2 = (centers**2).sum(axis=1)
     for i in range(0, len(z), chunk):
         block = z[i : i + chunk]
@@ -183,7 +187,7 @@ def _nearest(z: Array, centers: Array, chunk: int = 200_000) -> NDArray[np.int64
     return out
 
 
-def _refine(z: Array, centers: Array, iterations: int) -> Array:
+def _refine(z: NDArray[Any], centers: Array, iterations: int) -> Array:
     """Full-data Lloyd steps from centres found on a sample (an empty cluster keeps its
     centre)."""
     k = len(centers)
@@ -192,7 +196,7 @@ def _refine(z: Array, centers: Array, iterations: int) -> Array:
         counts = np.bincount(labels, minlength=k)
         sums = np.zeros_like(centers)
         for j in range(z.shape[1]):
-            sums[:, j] = np.bincount(labels, weights=z[:, j], minlength=k)
+            sums[:, j] = np.bincount(labels, weights=z[:, j].astype(np.float64), minlength=k)
         centers = np.where(counts[:, None] > 0, sums / np.maximum(counts, 1)[:, None], centers)
     return centers
 
