@@ -35,7 +35,6 @@ import ibis
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
-import pyarrow.json as pa_json
 from ibis.backends import BaseBackend
 from sqlalchemy import BigInteger, Integer, SmallInteger, String
 from sqlalchemy.orm import Session
@@ -238,12 +237,15 @@ def _arrow_schema(name: str) -> pa.Schema:
     return pa.schema([(c, pa.string() if c in _TEXT else pa.int64()) for c in SOURCE_COLUMNS[name]])
 
 
-# SQLite: SQLite spells each block of rows as one NDJSON text (json_object, in C) holding the
-# raw values — timestamps in SQLAlchemy's storage format 'YYYY-MM-DD HH:MM:SS.ffffff' — and
-# Arrow parses it, timestamps included: one Python object per block instead of a tuple per
-# row, and SQLite (one core, the caller's connection) spells the next block while Arrow parses
-# the last one in a thread. Blocks follow the rowid (keyset paging: ids can be sparse).
-SQLITE_ROWS = 250_000  # rows per NDJSON block
+# SQLite: SQLite spells each block of rows as one CSV text (printf, in C) holding the raw
+# values — text quoted SQL-style by %Q ('it''s', NULL bare), numbers and timestamps (in
+# SQLAlchemy's storage format 'YYYY-MM-DD HH:MM:SS.ffffff') by %s (NULL: empty) — and Arrow
+# parses it, timestamps included: one Python object per block instead of a tuple per row.
+# SQLite (one core, the caller's connection) spells the next block while Arrow parses the
+# last one in a thread. Blocks follow the rowid (keyset paging: ids can be sparse). CSV
+# rather than NDJSON (json_object): as cheap for SQLite to spell, half the text, and a
+# third of the parsing.
+SQLITE_ROWS = 250_000  # rows per CSV block
 
 
 def _sqlite_columns(name: str) -> list[tuple[str, str, pa.DataType]]:
@@ -263,11 +265,10 @@ def _sqlite_columns(name: str) -> list[tuple[str, str, pa.DataType]]:
 
 
 def _sqlite_blocks(raw: Any, name: str) -> Iterator[bytes]:
-    """The table as NDJSON blocks of SQLITE_ROWS rows, in rowid order."""
+    """The table as CSV blocks of SQLITE_ROWS rows, in rowid order."""
     columns = _sqlite_columns(name)
-    # short keys: they are spelled and parsed once per row
-    row = "json_object(" + ", ".join(f"'c{i}', {expr}" for i, (_, expr, _) in enumerate(columns))
-    row += ")"
+    spelling = ",".join("%Q" if arrow == pa.string() else "%s" for _, _, arrow in columns)
+    row = f"printf('{spelling}', {', '.join(expr for _, expr, _ in columns)})"
     query = (
         "SELECT CAST(group_concat(j, char(10)) AS BLOB), max(r) FROM "  # noqa: S608
         f"(SELECT rowid AS r, {row} AS j FROM {name} WHERE rowid > ? ORDER BY rowid LIMIT ?)"
@@ -282,14 +283,20 @@ def _sqlite_blocks(raw: Any, name: str) -> Iterator[bytes]:
 
 
 def _parse_block(name: str, text: bytes) -> pa.Table:
-    columns = _sqlite_columns(name)
-    schema = pa.schema([(f"c{i}", arrow) for i, (_, _, arrow) in enumerate(columns)])
-    table = pa_json.read_json(
+    schema = pa.schema([(key, arrow) for key, _, arrow in _sqlite_columns(name)])
+    return pa_csv.read_csv(
         io.BytesIO(text),
-        read_options=pa_json.ReadOptions(block_size=1 << 24),
-        parse_options=pa_json.ParseOptions(explicit_schema=schema),
+        read_options=pa_csv.ReadOptions(column_names=schema.names, block_size=1 << 24),
+        parse_options=pa_csv.ParseOptions(
+            quote_char="'", double_quote=True, escape_char=False, newlines_in_values=True
+        ),
+        convert_options=pa_csv.ConvertOptions(
+            column_types=schema,
+            null_values=["", "NULL"],  # %s spells NULL as nothing, %Q as a bare NULL
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=False,  # 'NULL' and '' are text
+        ),
     )
-    return table.rename_columns([key for key, _, _ in columns])
 
 
 def _normalise(name: str, table: pa.Table) -> pa.Table:

@@ -1,0 +1,157 @@
+"""The SQLite reader of the DuckDB engine: text spelled by SQLite as CSV, parsed by Arrow.
+
+Values that CSV could garble (quotes, commas, newlines, the text 'NULL', empty text, NULL,
+timestamps with and without fractions, sparse rowids across blocks) come back exactly.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+from patronage.analytics import engine, features
+
+ORDERS = """CREATE TABLE orders (id INTEGER PRIMARY KEY, customer_id INTEGER, status TEXT,
+channel TEXT, total_minor BIGINT, discount_minor BIGINT, coupon TEXT, placed_at DATETIME,
+cancelled_at DATETIME)"""
+EVENTS = """CREATE TABLE events (id INTEGER PRIMARY KEY, customer_id INTEGER, anonymous_id TEXT,
+name TEXT, "timestamp" DATETIME, context JSON, properties JSON)"""
+
+TRICKY = ["it's", 'say "hi"', "a,b", "two\nlines", "NULL", "", "é ü 東京", "'", "''", None]
+
+
+def _read(raw: sqlite3.Connection, name: str) -> list[dict[str, object]]:
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        rows: list[dict[str, object]] = engine._read_sqlite_table(raw, name, pool).to_pylist()
+        return rows
+
+
+def test_orders_come_back_exactly(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(engine, "SQLITE_ROWS", 3)  # several blocks
+    raw = sqlite3.connect(":memory:")
+    raw.execute(ORDERS)
+    rows = []
+    for i, text in enumerate(TRICKY):
+        oid = 1 + i * 1_000_003  # sparse ids
+        cancelled = None if i % 2 else f"2025-01-0{1 + i % 9} 00:00:00.000001"
+        rows.append(
+            (
+                oid,
+                None if i == 3 else i,
+                text,
+                text,
+                -5 * i,
+                0,
+                text,
+                "2025-06-15 12:00:00.5",
+                cancelled,
+            )
+        )
+    raw.executemany("INSERT INTO orders VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    got = _read(raw, "orders")
+    placed = features.to_us(features.EPOCH.replace(year=2025, month=6, day=15, hour=12)) + 500_000
+    assert got == [
+        {
+            "id": oid,
+            "customer_id": cid,
+            "status": text,
+            "channel": text,
+            "total_minor": total,
+            "discount_minor": 0,
+            "coupon": text,
+            "placed_us": placed,
+            "cancelled_us": None
+            if cancelled is None
+            else features.to_us(features.EPOCH.replace(year=2025, day=int(cancelled[9]))) + 1,
+        }
+        for oid, cid, text, _, total, _, _, _, cancelled in rows
+    ]
+
+
+def test_events_visitor_device_and_list_id() -> None:
+    raw = sqlite3.connect(":memory:")
+    raw.execute(EVENTS)
+    raw.executemany(
+        "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [
+            (
+                5,
+                7,
+                "anon-a",
+                "Product Viewed",
+                "2025-01-01 00:00:00",
+                '{"device":{"type":"mobile"}}',
+                "{}",
+            ),
+            (
+                9,
+                None,
+                "anon-b",
+                "Product Clicked",
+                "2025-01-01 00:00:01.000000",
+                "{}",
+                '{"list_id":"recommended, for you"}',
+            ),
+            (
+                10,
+                8,
+                None,
+                "Product Viewed",
+                "2025-01-01 00:00:02.000000",
+                '{"device":{"type":3}}',
+                '{"list_id":"x"}',
+            ),
+        ],
+    )
+    day = features.to_us(features.EPOCH.replace(year=2025))
+    assert _read(raw, "events") == [
+        {
+            "customer_id": 7,
+            "visitor": "7",
+            "name": "Product Viewed",
+            "ts_us": day,
+            "device": "mobile",
+            "list_id": None,
+        },
+        {
+            "customer_id": None,
+            "visitor": "anon-b",
+            "name": "Product Clicked",
+            "ts_us": day + 1_000_000,
+            "device": None,
+            "list_id": "recommended, for you",
+        },
+        # list_id is read for clicks only; a number as device type is its text
+        {
+            "customer_id": 8,
+            "visitor": "8",
+            "name": "Product Viewed",
+            "ts_us": day + 2_000_000,
+            "device": "3",
+            "list_id": None,
+        },
+    ]
+
+
+def test_empty_table_has_the_schema() -> None:
+    raw = sqlite3.connect(":memory:")
+    raw.execute(ORDERS)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        table = engine._read_sqlite_table(raw, "orders", pool)
+    assert table.num_rows == 0
+    assert table.schema == engine._arrow_schema("orders")
+
+
+def test_half_even_division_matches_the_scalar_one() -> None:
+    rng = np.random.default_rng(3)
+    numerators = np.concatenate([rng.integers(-(10**9), 10**9, 5000), np.arange(-20, 21)])
+    denominators = np.concatenate([rng.integers(1, 10**4, 5000), np.full(41, 4)])
+    got = features._half_even(numerators, denominators).tolist()
+    expected = [
+        features._div_half_even(int(n), int(d))
+        for n, d in zip(numerators.tolist(), denominators.tolist(), strict=True)
+    ]
+    assert got == expected
