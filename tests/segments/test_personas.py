@@ -135,6 +135,13 @@ def test_words_from_z_scores() -> None:
     v = personas.describe(np.array([3.0, -0.9]), ["return_rate", "sessions_30d"])
     assert v.text == "customers who return a lot and rarely visit"
     assert v.name == "Customers who return a lot"
+    # a cluster without orders: its order-based features are not described
+    nothing = personas.describe(
+        np.array([-1.0, 0.5, -2.0, -1.5, -0.9]), NAMES, labels, never_bought=True
+    )
+    assert nothing.name == "Young customers who have not ordered yet"
+    assert nothing.text == "young metropolitan customers who have not ordered yet"
+    assert [t["feature"] for t in nothing.traits] == ["age", "metropolitan"]
     assert personas.unique_names(["A", "A", "B"], {"B"}) == ["A", "A (2)", "B (2)"]
     longer = ["A who x", "A who y", ""]
     assert personas.unique_names(["A", "A", "B"], {"B"}, longer) == ["A who x", "A who y", "B (2)"]

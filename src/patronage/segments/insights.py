@@ -272,7 +272,16 @@ def fit_personas(
     clv_count = np.bincount(labels[clv_known], minlength=k)
     means = _cluster_means(frame.raw, labels, k)
     overall = np.nanmean(np.where(np.isnan(frame.raw).all(axis=0), 0.0, frame.raw), axis=0)
-    descriptions = [personas.describe(z[i], frame.names, frame.labels) for i in range(k)]
+    orders_at = frame.names.index("orders") if "orders" in frame.names else None
+    descriptions = [
+        personas.describe(
+            z[i],
+            frame.names,
+            frame.labels,
+            never_bought=orders_at is not None and means[i, orders_at] == 0,
+        )
+        for i in range(k)
+    ]
     kept = {mapping[i] for i in mapping}
     taken = {by_id[pid].name for pid in kept}
     fresh = [i for i in range(k) if i not in mapping]

@@ -257,6 +257,15 @@ WORDS: dict[str, Words] = {
     "distinct_categories": Words(None, "buy across many categories", "verb"),
     "support_contacts": Words(None, "contact support often", "verb"),
 }
+ORDER_BASED = {
+    "orders",
+    "total_spend_minor",
+    "aov_minor",
+    "recency_days",
+    "distinct_categories",
+    "return_rate",
+    "discount_rate",
+}
 CATEGORY_PREFIX = "category:"  # share of a customer's items in a category: "buy <name>"
 
 
@@ -281,10 +290,12 @@ def describe(
     *,
     threshold: float = 0.3,
     most: int = 5,
+    never_bought: bool = False,
 ) -> Description:
     """Plain words from a centroid's z-scores: the features furthest from the average (at
     least `threshold` standard deviations, at most `most` of them), e.g. "young metropolitan
-    customers who buy electronics often in small baskets"."""
+    customers who buy electronics often in small baskets". A cluster that has `never_bought`
+    is said so; its order-based features (all at their floor) are not described."""
     labels = labels or {}
     order = sorted(range(len(names)), key=lambda i: (-abs(float(z[i])), names[i]))
     chosen: list[tuple[str, float, str, str]] = []  # feature, z, kind, phrase
@@ -296,6 +307,8 @@ def describe(
         words = _words(names[i], labels)
         phrase = None if words is None else (words.high if value > 0 else words.low)
         if words is None or phrase is None:
+            continue
+        if never_bought and (names[i] in ORDER_BASED or words.kind == "category"):
             continue
         if words.kind == "category":
             if category_seen:
@@ -316,7 +329,7 @@ def describe(
             ]
         )
     ]
-    buys = buy if len(buy[0]) > 3 else []
+    buys = ["have not ordered yet"] if never_bought else buy if len(buy[0]) > 3 else []
     verbs = buys + by_kind.get("verb", [])
     subject = " ".join([*adjectives, "customers"])
     if verbs:
@@ -326,7 +339,9 @@ def describe(
         text = subject if adjectives else "customers close to the average"
     categories = by_kind.get("category", [])
     longer = ""
-    if adjectives or categories:
+    if never_bought:
+        name = " ".join([*adjectives[:1], "customers who have not ordered yet"])
+    elif adjectives or categories:
         head = " ".join(adjectives[:2] + categories[:1])
         name = f"{head} {'buyers' if categories else 'customers'}"
         rest = [v for v in verbs if not categories or v is not verbs[0]]
