@@ -357,13 +357,13 @@ def run_load(
 
 
 def backlog() -> int:
-    """Messages landed and not yet processed."""
-    from sqlalchemy import text
-
+    """Messages landed and not yet processed (SQLite: the landing table is a file of its own)."""
     from patronage import db
+    from patronage.collect import service
 
     with db.transaction() as s:
-        return int(s.execute(text("SELECT count(*) FROM event_landing")).scalar_one())
+        waiting, _set_aside = service.landing_backlog(s)
+    return waiting
 
 
 def event_count() -> int:

@@ -6,6 +6,7 @@ processor is called directly, so every step can be looked at.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,7 +14,7 @@ import pytest
 from sqlalchemy import text
 
 from patronage import config, db
-from patronage.collect import ingest, processor, service
+from patronage.collect import ingest, landing, processor, service
 from tests.collect.helpers import basic, mid, new_source, track
 
 
@@ -32,6 +33,13 @@ def counts() -> tuple[int, int, int]:
         events = s.execute(text("SELECT count(*) FROM events")).scalar_one()
         waiting, aside = service.landing_backlog(s)
     return int(events), waiting, aside
+
+
+def landing_rows(sql: str) -> list[Any]:
+    """Rows of the landing table, wherever it is (SQLite: a file of its own)."""
+    engine = landing.separate_engine() or db.get_engine()
+    with engine.connect() as conn:
+        return list(conn.execute(text(sql)))
 
 
 def batch_of(n: int, user: str = "u-land") -> dict[str, Any]:
@@ -73,8 +81,7 @@ def test_the_landed_payload_is_sealed(client: Any, background: None) -> None:
         "traits": {"email": "sealed.person@example.com"},
     }
     assert client.post("/v1/identify", json=message, headers=basic(new_source())).status_code == 200
-    with db.transaction() as s:
-        (payload,) = s.execute(text("SELECT payload FROM event_landing")).scalars()
+    ((payload,),) = landing_rows("SELECT payload FROM event_landing")
     assert "sealed.person" not in payload and "u-sealed" not in payload
 
 
@@ -147,15 +154,37 @@ def test_a_message_that_fails_is_set_aside_and_the_rest_go_on(
     monkeypatch.setattr(ingest, "ingest", fragile)
     assert processor.drain_once() == 3  # two processed one by one, one set aside
     assert counts() == (2, 0, 1)
-    with db.transaction() as s:
-        failed = s.execute(text("SELECT message_id, failed FROM event_landing")).one()
-    assert tuple(failed) == (poison, "processing failed: RuntimeError")
+    failed = landing_rows("SELECT message_id, failed FROM event_landing")
+    assert [tuple(r) for r in failed] == [(poison, "processing failed: RuntimeError")]
 
 
 def test_inline_processing_answers_after_the_events_are_stored(client: Any) -> None:
-    """The default under env=test (and PATRONAGE_INGEST_PROCESSING=inline)."""
+    """The default under env=test (and PATRONAGE_INGEST_PROCESSING=inline): nothing lands."""
     assert config.get_settings().ingest_inline
     assert (
         client.post("/v1/batch", json=batch_of(2), headers=basic(new_source())).status_code == 200
     )
     assert counts() == (2, 0, 0)
+
+
+def test_sqlite_lands_while_a_processor_holds_the_write_lock(
+    client: Any, background: None, backend: str
+) -> None:
+    """The landing table is a file of its own on SQLite: requests never queue behind the
+    processor's transactions on the database."""
+    if backend != "sqlite":
+        pytest.skip("PostgreSQL: requests land in rows of their own")
+    h = basic(new_source())
+    statuses: list[int] = []
+    with db.transaction() as s:
+        ingest.one_writer_at_a_time(s)  # what a processor's transaction holds
+        s.execute(text("UPDATE sources SET name = name"))  # and SQLite's own write lock
+        sender = threading.Thread(
+            target=lambda: statuses.append(
+                client.post("/v1/batch", json=batch_of(2), headers=h).status_code
+            )
+        )
+        sender.start()
+        sender.join(timeout=20)
+        assert statuses == [200]
+    assert counts() == (0, 2, 0)

@@ -265,6 +265,9 @@ def one_writer_at_a_time(session: Session) -> None:
     database = bind.engine.url.database if bind.dialect.name == "sqlite" else None
     if not database or database == ":memory:" or session.info.get("sqlite_write_lock"):
         return
+    # a session transaction must exist for its end to release the lock (a session that has
+    # run no statement yet has none, and its rollback would not tell us)
+    session.connection()
     fd = os.open(f"{database}.write-lock", os.O_RDWR | os.O_CREAT, 0o600)
     fcntl.flock(fd, fcntl.LOCK_EX)
     session.info["sqlite_write_lock"] = fd

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import groupby
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.orm import Session
 
 from patronage.auth import service as auth_service
@@ -32,6 +33,7 @@ from patronage.errors import AppError, NotAuthenticated
 from patronage.kit.clock import utcnow
 
 ENDPOINTS = ("identify", "track", "page", "screen", "group", "alias", "batch")
+log = logging.getLogger("patronage.collect")
 
 
 class InvalidMessage(AppError):
@@ -111,8 +113,8 @@ def receive(
     authorization: str | None,
     received_at: datetime | None = None,
 ) -> Accepted:
-    """One call of the tracking API: authenticate, validate, land (committed by the caller
-    before the answer), then process: right here (inline) or by the background processor.
+    """One call of the tracking API: authenticate, validate, land (committed before the
+    answer) for the background processor; or, inline, process right here.
 
     A single message that is refused is a 400; a batch stores its good messages and lists
     the refused ones (a batch whose every message is refused is a 400).
@@ -135,17 +137,27 @@ def receive(
         if endpoint == "batch":
             raise InvalidMessage([_rejected(r).model_dump() for r in refusals])
         raise InvalidMessage(refusals[0].reason)
-    # SQLite: queue on the write lock (woken at once) rather than poll in SQLite's busy wait
-    pipeline.one_writer_at_a_time(session)
-    repo.land(
-        session,
-        [(m.message_id, source.id, source.name, received_at, landing.encode(m)) for m in accepted],
-    )
     if get_settings().ingest_inline:
-        process_pending(session)
+        # processed here, in the request's transaction (tests; PATRONAGE_INGEST_PROCESSING)
+        result = pipeline.ingest(session, source, accepted, received_at)
+        _segments_changed(session, result, accepted)
     else:
+        _land(session, source, accepted, received_at)
         start_processing()
     return Accepted(rejected=[_rejected(r) for r in refusals])
+
+
+def _land(
+    session: Session, source: pipeline.SourceRef, accepted: list[Any], received_at: datetime
+) -> None:
+    rows = [
+        (m.message_id, source.id, source.name, received_at, landing.encode(m)) for m in accepted
+    ]
+    with landing.store(session) as store:
+        # SQLite: queue on the landing file's write lock, woken at once, rather than poll in
+        # SQLite's busy handler
+        pipeline.one_writer_at_a_time(store)
+        repo.land(store, rows)
 
 
 def start_processing() -> None:
@@ -182,12 +194,13 @@ def process_pending(
     lock); wait=False returns at once (locked_out) when another one holds it.
     """
     done = Processed()
-    if not repo.any_landed(session):
-        return done
-    if not _processor_lock(session, wait):
-        done.locked_out = True
-        return done
-    rows = repo.landed(session, limit)
+    with landing.store(session) as store:
+        if not repo.any_landed(store):
+            return done
+        if not _processor_lock(session, wait):
+            done.locked_out = True
+            return done
+        rows = repo.landed(store, limit)
     # consecutive runs of one source, in landing order: a person's messages stay in order
     runs = groupby(rows, key=lambda r: (r.source_id, r.source_name))
     for (source_id, source_name), group in runs:
@@ -200,28 +213,54 @@ def process_pending(
         done.stored += result.stored
         done.duplicates += result.duplicates
         done.dropped += result.dropped
-    repo.delete_landed(session, [r.id for r in rows])
+    ids = [r.id for r in rows]
+    if landing.separate_engine() is None:
+        repo.delete_landed(session, ids)  # in the processing transaction itself
+    else:
+        _delete_after_commit(session, ids)
     done.messages = len(rows)
     return done
+
+
+def _delete_after_commit(session: Session, ids: list[int]) -> None:
+    """SQLite: the landing file is another database, so its rows go once the events are
+    committed, while this processor still holds the write lock (no other processor can have
+    taken them). A crash in between leaves them landed: processed again, they change nothing
+    (as a client's retry would not: message ids are unique in the event log, and effects run
+    for new events only)."""
+
+    def delete(_session: Session) -> None:
+        try:
+            with landing.store(_session) as store:
+                pipeline.one_writer_at_a_time(store)
+                repo.delete_landed(store, ids)
+        except Exception as exc:  # committed already: never turn that into an error
+            log.warning("landing rows not deleted (%s): processed again", type(exc).__name__)
+
+    event.listen(session, "after_commit", delete, once=True)
 
 
 def set_aside_oldest(session: Session, reason: str) -> None:
     """The oldest landed message fails on its own: keep it (for a look) but stop retrying it."""
     if not _processor_lock(session, True):
         return
-    rows = repo.landed(session, 1)
-    if rows:
-        repo.set_aside(session, rows[0].id, reason)
+    with landing.store(session) as store:
+        rows = repo.landed(store, 1)
+        if rows:
+            pipeline.one_writer_at_a_time(store)
+            repo.set_aside(store, rows[0].id, reason)
 
 
 def newest_landing(session: Session) -> int | None:
     """The newest landing id: when it moves, the API is busy."""
-    return repo.newest_landing(session)
+    with landing.store(session) as store:
+        return repo.newest_landing(store)
 
 
 def landing_backlog(session: Session) -> tuple[int, int]:
     """(messages waiting for the processor, messages set aside after failing)."""
-    return repo.count_landed(session)
+    with landing.store(session) as store:
+        return repo.count_landed(store)
 
 
 def _processor_lock(session: Session, wait: bool) -> bool:
