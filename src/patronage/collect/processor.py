@@ -21,12 +21,11 @@ log = logging.getLogger("patronage.collect.processor")
 
 IDLE_POLL = 0.05  # seconds between looks at an empty landing table
 # Acknowledging comes first. While the API is landing messages (the newest landing id moved,
-# in any process), the processor works in small micro-batches and rests YIELD times as long
-# as each took: it shares the CPU, the GIL and, on SQLite, the one write lock with the
-# requests, and a request must never wait long behind it. When the API is quiet it drains
-# the backlog at full speed (PROCESS_BATCH messages a transaction).
+# in any process), the processor works in smaller micro-batches and rests YIELD times as long
+# as each took: it shares the CPU and its process's interpreter lock with the requests. When
+# the API is quiet it drains the backlog at full speed (PROCESS_BATCH messages a transaction).
 YIELD = 1.0
-BUSY_BATCH = {"sqlite": 200, "postgresql": 1000}
+BUSY_BATCH = 1000
 _started: dict[int, threading.Thread] = {}  # pid -> thread (a forked child starts its own)
 _guard = threading.Lock()
 
@@ -45,7 +44,6 @@ def ensure_running() -> None:
 
 
 def _run() -> None:
-    small = BUSY_BATCH.get(db.get_engine().dialect.name, 200)
     newest = None
     while True:
         started = time.monotonic()
@@ -53,7 +51,7 @@ def _run() -> None:
             with db.transaction() as session:
                 latest = service.newest_landing(session)
             busy, newest = latest != newest, latest
-            processed = drain_once(small if busy else service.PROCESS_BATCH, wait=False)
+            processed = drain_once(BUSY_BATCH if busy else service.PROCESS_BATCH, wait=False)
         except Exception as exc:  # the database is away: try again later, never die
             log.warning("ingest processor: %s; retrying in 1 s", type(exc).__name__)
             time.sleep(1.0)
