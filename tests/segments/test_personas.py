@@ -156,3 +156,9 @@ def test_matching_keeps_previous_ids_and_refuses_far_ones() -> None:
     # features the previous run did not have are left out of the distance
     assert personas.match(centres[:, :1], ["x"], {1: {"y": 0.0}}, scale[:1]) == {}
     assert personas.match(centres, names, {}, scale) == {}
+
+
+def test_customers_that_do_not_differ_still_give_an_answer() -> None:
+    model = PersonaModel(k_min=2, k_max=3).fit(np.ones((12, 4)))
+    assert model.silhouettes_ == {2: -1.0, 3: -1.0}
+    assert model.k_ == 2 and set(model.labels_.tolist()) <= {0, 1}

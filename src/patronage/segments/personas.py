@@ -13,6 +13,7 @@ The silhouette costs O(n²), so it is computed on a fixed-size random sample.
 from __future__ import annotations
 
 import inspect
+import warnings
 from dataclasses import dataclass
 from typing import Any, Self
 
@@ -20,6 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.optimize import linear_sum_assignment
 from sklearn.cluster import MiniBatchKMeans  # type: ignore[import-untyped]
+from sklearn.exceptions import ConvergenceWarning  # type: ignore[import-untyped]
 from sklearn.metrics import silhouette_score  # type: ignore[import-untyped]
 
 from patronage.errors import Conflict, ValidationFailed
@@ -102,13 +104,16 @@ class PersonaModel:
         best: tuple[float, int, Array] | None = None
         scores: dict[int, float] = {}
         for k in range(self.k_min, k_max + 1):
-            km = MiniBatchKMeans(
-                n_clusters=k,
-                batch_size=self.batch_size,
-                n_init=self.n_init,
-                max_iter=self.max_iter,
-                random_state=self.random_state,
-            ).fit(fit_rows)
+            with warnings.catch_warnings():
+                # fewer distinct customers than k: the silhouette below says how good it is
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                km = MiniBatchKMeans(
+                    n_clusters=k,
+                    batch_size=self.batch_size,
+                    n_init=self.n_init,
+                    max_iter=self.max_iter,
+                    random_state=self.random_state,
+                ).fit(fit_rows)
             centers = km.cluster_centers_.astype(np.float64)
             labels = _nearest(z_sample, centers)
             score = (
