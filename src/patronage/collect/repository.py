@@ -12,7 +12,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Row, delete, func, select, update
+from sqlalchemy import Row, delete, func, select, text, update
 from sqlalchemy.orm import Session
 
 from patronage.collect.models import Event, LandedMessage
@@ -222,6 +222,9 @@ def landed(session: Session, limit: int) -> list[Row[Any]]:
 
 
 def delete_landed(session: Session, ids: Sequence[int]) -> None:
+    if session.get_bind().dialect.name == "postgresql":  # one array, not 1,000 parameters
+        session.execute(text("DELETE FROM event_landing WHERE id = ANY(:ids)"), {"ids": list(ids)})
+        return
     for start in range(0, len(ids), 1000):
         chunk = ids[start : start + 1000]
         session.execute(delete(LandedMessage).where(LandedMessage.id.in_(chunk)))
