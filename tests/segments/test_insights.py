@@ -265,3 +265,21 @@ def test_cli_personas_and_next_category(database: str) -> None:
     assert evaluated.exit_code == 0, evaluated.output
     assert "1 customers branched into a new category after 2026-04-22" in evaluated.output
     assert "│ 1 │ 100.0%   │ 100.0%   │" in evaluated.output
+
+
+def test_customers_that_do_not_differ_make_one_persona(session: Session) -> None:
+    for cid in range(1, 7):
+        session.add(Customer(id=cid, country="DE"))
+        session.flush()
+        session.add(CustomerFeatures(
+            customer_id=cid, computed_at=NOW, orders=0, purchase_days=0, total_spend_minor=0,
+            distinct_categories=0, sessions_7d=0, sessions_30d=0, sessions_90d=0,
+            product_views_7d=0, product_views_30d=0, product_views_90d=0, cart_adds=0,
+            abandoned_carts=0, recommendation_clicks=0, support_contacts=0, reviews=0,
+        ))  # fmt: skip
+    session.flush()
+    result = service.refresh_personas(session, NOW)
+    assert [(p.name, p.size) for p in result.personas] == [
+        ("Customers who have not ordered yet", 6)
+    ]
+    assert len(_groups(session)) == 6

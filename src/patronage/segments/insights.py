@@ -282,9 +282,11 @@ def fit_personas(
         )
         for i in range(k)
     ]
+    # a cluster nobody is nearest to (customers that barely differ) is no persona
+    mapping = {i: pid for i, pid in mapping.items() if sizes[i] > 0}
     kept = {mapping[i] for i in mapping}
     taken = {by_id[pid].name for pid in kept}
-    fresh = [i for i in range(k) if i not in mapping]
+    fresh = [i for i in range(k) if i not in mapping and sizes[i] > 0]
     # names of personas not carried over are free again only once they are retired
     fresh_names = dict(
         zip(
@@ -308,8 +310,11 @@ def fit_personas(
     )
     session.add(run)
     session.flush()
-    persona_of_cluster: list[Persona] = []
+    persona_of_cluster: list[Persona | None] = []
     for i in range(k):
+        if sizes[i] == 0:
+            persona_of_cluster.append(None)
+            continue
         d = descriptions[i]
         index = {n: j for j, n in enumerate(frame.names)}
         traits = [
@@ -350,7 +355,7 @@ def fit_personas(
             p.active, p.size, p.share = False, 0, 0.0
     session.flush()
     session.execute(delete(PersonaMember))
-    persona_ids = np.array([p.id for p in persona_of_cluster], dtype=np.int64)
+    persona_ids = np.array([p.id if p else 0 for p in persona_of_cluster], dtype=np.int64)
     bulkwrite.write_columns(
         session,
         PersonaMember.__table__,  # type: ignore[arg-type]
