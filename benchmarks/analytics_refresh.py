@@ -180,6 +180,7 @@ def child(engine_name: str, now: datetime) -> dict[str, Any]:
             result = refresh.run(session, now, progress=step, engine_name=engine_name)
             done, done_cpu = time.perf_counter(), _cpu()
             out["loadavg_end"] = _load()
+            log(f"{engine_name}: refresh done")
             out.update(customers=result.customers, buyers=result.buyers)
             if engine_name == "duckdb":
                 with engine.open_store(session, "duckdb") as store:

@@ -12,8 +12,10 @@ import json
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import pyarrow as pa
@@ -22,6 +24,7 @@ from sqlalchemy.orm import Session
 from patronage.analytics import engine, features, patterns, rfm, scores
 from patronage.analytics import repository as repo
 from patronage.analytics.models import AnalyticsRefresh
+from patronage.config import get_settings
 from patronage.kit.clock import utcnow
 
 Progress = Callable[[str], None]
@@ -46,10 +49,20 @@ class Computed:
         return self.feature_columns.rows()
 
 
-def compute(store: engine.Store, now: datetime, progress: Progress | None = None) -> Computed:
+FeaturesDone = Callable[[features.FeatureColumns, pa.Table], None]
+
+
+def compute(
+    store: engine.Store,
+    now: datetime,
+    progress: Progress | None = None,
+    on_features: FeaturesDone | None = None,
+) -> Computed:
     """Features, RFM, patterns and the CLV transactions on `store`'s engine (nothing written).
 
     The counted orders (features.counted_orders) are computed once, for all of them.
+    `on_features(feature columns, transactions)` is called as soon as both are known, before
+    RFM and patterns (the refresh starts its scoring and writing then).
     """
     step = progress or (lambda _: None)
     now = now.astimezone(UTC)
@@ -59,6 +72,9 @@ def compute(store: engine.Store, now: datetime, progress: Progress | None = None
         tables = {**store.tables, features.COUNTED: counted}
         with store.materialized(features.feature_table(tables, now_us)) as raw:
             columns = features.finish_table(store.arrow(raw.order_by("customer_id")), now)
+            tx = store.arrow(features.transactions(tables, now_us))
+            if on_features is not None:
+                on_features(columns, tx)
             future = int(store.scalar(features.future_orders(tables, now_us)))
             step("rfm")
             rfm_rows = rfm.compute(store, features.rfm_basis(raw, now_us))
@@ -71,7 +87,6 @@ def compute(store: engine.Store, now: datetime, progress: Progress | None = None
             if n
         ]
         found = patterns.compute(store, now_us, spend, tables)
-        tx = store.arrow(features.transactions(tables, now_us))
     return Computed(store.engine, columns, rfm_rows, future, found, tx)
 
 
@@ -90,6 +105,31 @@ def _json_lists(lists: list[list[str]]) -> list[str]:
     return out
 
 
+def _score_and_write(
+    session: Session,
+    now: datetime,
+    columns: features.FeatureColumns,
+    tx: pa.Table,
+    discount_rate: float,
+    margin: float,
+) -> scores.ScoreRun:
+    """Write the features, score every customer, write the scores (the session's work)."""
+    repo.replace_table(session, "features", now, columns.for_store())
+    ids = columns.columns["customer_id"]
+    run_scores = scores.compute(tx, now, ids, discount_rate=discount_rate, margin=margin)
+    repo.replace_table(
+        session,
+        "scores",
+        now,
+        {
+            "customer_id": run_scores.customer_ids,
+            **run_scores.columns,
+            "problems": _json_lists(run_scores.columns["problems"]),
+        },
+    )
+    return run_scores
+
+
 def run(
     session: Session,
     now: datetime | None = None,
@@ -99,18 +139,37 @@ def run(
     progress: Progress | None = None,
     engine_name: str | None = None,
 ) -> AnalyticsRefresh:
+    """The whole refresh in the session's transaction.
+
+    Once the features and the CLV transactions are known, a thread writes the features,
+    scores every customer (NumPy) and writes the scores while the engine computes RFM and
+    patterns: the engine works in its own threads without Python's lock, the writing and
+    scoring are mostly Python, so the two overlap. Not with `database`, whose engine is the
+    session's own connection: there it is done in turn. (Steps as reported: "scores" is the
+    wait for that thread, "write" the RFM table and the refresh record.)
+    """
     now = (now or utcnow()).astimezone(UTC)
     started = time.perf_counter()
     step = progress or (lambda _: None)
+    name = engine_name or get_settings().analytics_engine
+    jobs: list[Future[scores.ScoreRun]] = []
 
-    step("read store")
-    with engine.open_store(session, engine_name) as store:
-        computed = compute(store, now, step)
-    step("scores")
-    ids = computed.feature_columns.columns["customer_id"]
-    run_scores = scores.compute(
-        computed.transactions, now, ids, discount_rate=discount_rate, margin=margin
-    )
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="analytics-write") as pool:
+
+        def on_features(columns: features.FeatureColumns, tx: pa.Table) -> None:
+            job = partial(_score_and_write, session, now, columns, tx, discount_rate, margin)
+            if name == "database":
+                done: Future[scores.ScoreRun] = Future()
+                done.set_result(job())
+                jobs.append(done)
+            else:
+                jobs.append(pool.submit(job))
+
+        step("read store")
+        with engine.open_store(session, name) as store:
+            computed = compute(store, now, step, on_features)
+        step("scores")
+        run_scores = jobs[0].result()  # leaving the pool waits for the thread in any case
     rfm_rows = computed.rfm
     future = computed.future_orders
 
@@ -123,18 +182,8 @@ def run(
             if old is not None and old != new:
                 moves[(old, new)] += 1
     rfm_names = ("customer_id", "r", "f", "m", "segment")
-    rfm_columns = {name: [row[i] for row in rfm_rows] for i, name in enumerate(rfm_names)}
-    repo.replace_all(
-        session,
-        now,
-        computed.feature_columns.for_store(),
-        rfm_columns,
-        {
-            "customer_id": run_scores.customer_ids,
-            **run_scores.columns,
-            "problems": _json_lists(run_scores.columns["problems"]),
-        },
-    )
+    rfm_columns = {col: [row[i] for row in rfm_rows] for i, col in enumerate(rfm_names)}
+    repo.replace_table(session, "rfm", now, rfm_columns)
     problems = run_scores.problem_counts()
     details = {
         "model": run_scores.model,

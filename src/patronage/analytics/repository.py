@@ -68,29 +68,31 @@ def segments_by_customer(session: Session) -> dict[int, str]:
     return {int(cid): str(seg) for cid, seg in rows}
 
 
-def replace_all(
+DERIVED = {"features": CustomerFeatures, "rfm": RfmScore, "scores": CustomerScore}
+
+
+def replace_table(
     session: Session,
+    which: str,
     computed_at: datetime,
-    features: Mapping[str, Sequence[Any]],
-    rfm: Mapping[str, Sequence[Any]],
-    scores: Mapping[str, Sequence[Any]],
+    columns: Mapping[str, Sequence[Any]],
     chunk: int = 50_000,
 ) -> None:
-    """Swap the derived tables' contents for the new rows, inside the caller's transaction.
+    """Swap one derived table's contents (DERIVED) for the rows given as columns, every row
+    stamped `computed_at`, inside the caller's transaction.
 
-    Each table is given as columns (every row stamped `computed_at`), written by columnar
-    bulk writes (kit.bulkwrite: executemany on SQLite, binary COPY on PostgreSQL): the
-    ORM's insert costs tens of microseconds a row, minutes for a million customers.
+    Columnar bulk writes (kit.bulkwrite: executemany on SQLite, binary COPY on PostgreSQL):
+    the ORM's insert costs tens of microseconds a row, minutes for a million customers.
     """
+    model = DERIVED[which]
     session.flush()
-    for model, columns in ((CustomerFeatures, features), (RfmScore, rfm), (CustomerScore, scores)):
-        session.execute(delete(model))
-        table = cast(Table, model.__table__)
-        rows = len(columns["customer_id"])
-        for lo in range(0, rows, chunk):
-            part: dict[str, Any] = {name: v[lo : lo + chunk] for name, v in columns.items()}
-            part["computed_at"] = np.full(len(part["customer_id"]), _us(computed_at))
-            bulkwrite.write_columns(session, table, part)
+    session.execute(delete(model))
+    table = cast(Table, model.__table__)
+    rows = len(columns["customer_id"])
+    for lo in range(0, rows, chunk):
+        part: dict[str, Any] = {name: v[lo : lo + chunk] for name, v in columns.items()}
+        part["computed_at"] = np.full(len(part["customer_id"]), _us(computed_at))
+        bulkwrite.write_columns(session, table, part)
 
 
 def _us(moment: datetime) -> np.datetime64:
