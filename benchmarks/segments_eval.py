@@ -166,7 +166,9 @@ def _arrow_type(kind: str) -> pa.DataType:
     return _ARROW[kind]
 
 
-def part_full(n: int, events_per: int, seed: int, runs: int = 5) -> dict[str, Any]:
+def part_full(
+    n: int, events_per: int, seed: int, runs: int = 5, pg_url: str | None = None
+) -> dict[str, Any]:
     from patronage.segments import rules as r
     from patronage.segments.engine import DuckDBEngine
 
@@ -206,6 +208,7 @@ def part_full(n: int, events_per: int, seed: int, runs: int = 5) -> dict[str, An
         ref_times.append(time.perf_counter() - t)
         say(f"run {i + 1}: compiled {times[-1]:.3f} s, hand-written SQL {ref_times[-1]:.3f} s")
     eng.close()
+    postgres = part_postgres(data, members, pg_url) if pg_url else None
     return {
         "customers": n,
         "events": n * events_per,
@@ -216,6 +219,108 @@ def part_full(n: int, events_per: int, seed: int, runs: int = 5) -> dict[str, An
         "reference_handwritten_sql_median": round(statistics.median(ref_times), 3),
         "generate_seconds": round(generated, 1),
         "arrow_to_duckdb_seconds": round(registered, 2),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+        "postgres": postgres,
+    }
+
+
+# -- part 1b: the same segment inside PostgreSQL (the `database` engine) --------------------------
+
+# where the compiler's tables live in the store, and the store's own index on events
+PG_TABLES = {
+    "customers": "customers",
+    "features": "analytics_customer_features",
+    "rfm": "analytics_rfm",
+    "scores": "analytics_customer_scores",
+    "consents": "consents",
+    "orders": "orders",
+    "order_items": "order_items",
+    "products": "products",
+}
+_PG_TYPES = {"int64": "BIGINT", "string": "TEXT", "boolean": "BOOLEAN",
+             "timestamp": "TIMESTAMPTZ", "float64": "DOUBLE PRECISION"}  # fmt: skip
+
+
+def _copy(cur: Any, table: str, data: pa.Table) -> None:
+    import pyarrow.csv as pacsv
+
+    cols = ", ".join(f'"{c}"' for c in data.column_names)
+    with cur.copy(f"COPY {table} ({cols}) FROM STDIN (FORMAT csv, HEADER true)") as copy:
+        for i, batch in enumerate(data.to_batches(max_chunksize=500_000)):
+            sink = pa.BufferOutputStream()
+            options = pacsv.WriteOptions(include_header=i == 0)
+            pacsv.write_csv(pa.Table.from_batches([batch]), sink, write_options=options)
+            copy.write(sink.getvalue().to_pybytes())
+
+
+def part_postgres(
+    data: dict[str, pa.Table], expected: list[int], pg_url: str, runs: int = 3
+) -> dict[str, Any]:
+    """The same synthetic tables COPied into a scratch PostgreSQL database, in the store's
+    table names and types (events with their store indexes), then the five-condition segment
+    run by `segments.engine.DatabaseEngine` inside PostgreSQL."""
+    import ibis
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    from patronage.segments import rules as r
+    from patronage.segments.compiler import TABLES
+    from patronage.segments.engine import DatabaseEngine
+
+    url = make_url(pg_url)
+    name = url.database or "bench_segments_eval"
+    admin = url.set(drivername="postgresql", database="postgres").render_as_string(False)
+    with psycopg.connect(admin, autocommit=True) as con:
+        con.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        con.execute(f'CREATE DATABASE "{name}"')
+    target = url.set(drivername="postgresql").render_as_string(False)
+    started = time.perf_counter()
+    with psycopg.connect(target) as con, con.cursor() as cur:
+        cur.execute("SET TimeZone = 'UTC'")  # the CSV's timestamps are UTC wall-clock
+        for short, table in PG_TABLES.items():
+            cols = ", ".join(f'"{c}" {_PG_TYPES[t]}' for c, t in TABLES[short].items())
+            cur.execute(f"CREATE TABLE {table} ({cols})")
+            say(f"  COPY {table} ({data[short].num_rows:,} rows)")
+            _copy(cur, table, data[short])
+        # events and page views share the store's events table (type track / page)
+        cur.execute(
+            "CREATE TABLE events (customer_id BIGINT, type TEXT, name TEXT, "
+            '"timestamp" TIMESTAMPTZ, properties JSONB, context JSONB)'
+        )
+        say(f"  COPY events ({data['events'].num_rows:,} rows)")
+        ev = data["events"]
+        ev = ev.append_column("type", pa.repeat("track", ev.num_rows))
+        _copy(cur, "events", ev.append_column("context", pa.repeat("{}", ev.num_rows)))
+        for cols in ('customer_id, "timestamp"', 'name, "timestamp"', '"timestamp"'):
+            cur.execute(f"CREATE INDEX ON events ({cols})")
+        cur.execute("CREATE INDEX ON consents (customer_id)")
+        cur.execute("CREATE UNIQUE INDEX ON customers (id)")
+        con.commit()
+        con.autocommit = True
+        cur.execute("VACUUM ANALYZE")
+    loaded = time.perf_counter() - started
+    backend = ibis.postgres.connect(
+        host=url.host, port=url.port, user=url.username, password=url.password, database=name
+    )
+    eng = DatabaseEngine(backend, NOW)
+    rule = r.parse_rule(FIVE)
+    compiler = eng.compiler(lambda _: rule, lambda *_: None)
+    members = eng.members(compiler, rule)  # warm-up and check
+    times = []
+    for i in range(runs):
+        t = time.perf_counter()
+        eng.members(eng.compiler(lambda _: rule, lambda *_: None), rule)
+        times.append(time.perf_counter() - t)
+        say(f"postgres run {i + 1}: {times[-1]:.3f} s")
+    eng.close()
+    return {
+        "engine": "database (inside PostgreSQL)",
+        "members": len(members),
+        "same_members_as_duckdb": members == expected,
+        "seconds_median": round(statistics.median(times), 3),
+        "seconds_best": round(min(times), 3),
+        "load_seconds": round(loaded, 1),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
     }
 
 
@@ -506,9 +611,18 @@ def main() -> None:
     parser.add_argument("--segments", type=int, default=200)
     parser.add_argument("--events", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--pg-url",
+        help="also run the segment inside PostgreSQL on a copy of the data in this database "
+        "(dropped and created), e.g. postgresql://postgres@127.0.0.1:5432/bench_segments_eval",
+    )
+    parser.add_argument("--skip-incremental", action="store_true")
     args = parser.parse_args()
-    full = part_full(args.customers, args.events_per, args.seed)
+    full = part_full(args.customers, args.events_per, args.seed, pg_url=args.pg_url)
     say(json.dumps(full))
+    if args.skip_incremental:
+        print(json.dumps({"benchmark": "segments_eval", "full": full}))
+        return
     incremental = part_incremental(args.store_customers, args.segments, args.events, args.seed)
     print(json.dumps({"benchmark": "segments_eval", "full": full, "incremental": incremental}))
 
