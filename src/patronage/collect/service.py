@@ -187,8 +187,8 @@ def process_pending(
     session: Session, limit: int = PROCESS_BATCH, *, wait: bool = True
 ) -> Processed:
     """Process the oldest `limit` landed messages in the session's transaction and delete them
-    from the landing table in that same transaction: committed together or not at all, so a
-    crash at any point loses and duplicates nothing.
+    from the landing table: in that same transaction (PostgreSQL), or right after it commits
+    (SQLite's landing file). A crash at any point loses and duplicates nothing.
 
     One processor at a time per database (a PostgreSQL advisory lock, the SQLite write
     lock); wait=False returns at once (locked_out) when another one holds it.
