@@ -138,6 +138,16 @@ def _default_name(func: Callable[..., Any]) -> str:
     return f"{capability}.{func.__name__}"
 
 
+_worker_starts: list[Callable[[], None]] = []
+
+
+def on_worker_start(func: Callable[[], None]) -> Callable[[], None]:
+    """Declare background work (a thread) that `patronage worker` starts beside the queue,
+    e.g. the tracking API's processor of landed messages; registered by a tasks module."""
+    _worker_starts.append(func)
+    return func
+
+
 def load_tasks() -> dict[str, Job]:
     """Import every capability's tasks module so the queue knows every job."""
     for capability in CAPABILITIES:
@@ -295,7 +305,6 @@ def run_worker(*, workers: int = 1, periodic: bool = True) -> None:
     )
     if periodic:
         catch_up(huey)
-    from patronage.collect import processor  # the tracking API's landed messages
-
-    processor.ensure_running()
+    for start in _worker_starts:
+        start()
     create_consumer(huey, workers=workers, periodic=periodic).run()
