@@ -180,15 +180,22 @@ def child(engine_name: str, now: datetime) -> dict[str, Any]:
             result = refresh.run(session, now, progress=step, engine_name=engine_name)
             done, done_cpu = time.perf_counter(), _cpu()
             out["loadavg_end"] = _load()
+            # the refresh's own peak, before the reference below reads the store again
+            out["peak_rss_mib"] = round(
+                resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
+            )
+            if engine_name == "spark":
+                out["jvm_peak_rss_mib"] = _jvm_peak_mib()
             log(f"{engine_name}: refresh done")
             out.update(customers=result.customers, buyers=result.buyers)
-            if engine_name == "duckdb":
-                with engine.open_store(session, "duckdb") as store:
-                    log("duckdb: RFM reference (patronage vs pandas)")
-                    out["rfm_reference"] = rfm_reference(store, features.to_us(now))
             raise RolledBack
     except RolledBack:
         pass
+    if engine_name == "duckdb":
+        # after the rollback: the store as it was, read as the refresh read it
+        with db.transaction() as session, engine.open_store(session, "duckdb") as store:
+            log("duckdb: RFM reference (patronage vs pandas)")
+            out["rfm_reference"] = rfm_reference(store, features.to_us(now))
     ends = [(t, c) for _, t, c in marks[1:]] + [(done, done_cpu)]
     out["steps"] = {
         name: round(end - t, 2) for (name, t, _), (end, _) in zip(marks, ends, strict=True)
@@ -200,15 +207,17 @@ def child(engine_name: str, now: datetime) -> dict[str, Any]:
     }
     out["seconds"] = round(done - started, 2)
     out["cpu_seconds"] = round(done_cpu - marks[0][2], 2) if marks else None
-    out["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     if engine_name == "spark":
-        out["jvm_peak_rss_mib"] = _jvm_peak_mib()
         engine.stop_spark()
     return out
 
 
-def run_child(engine_name: str, url: str, data_dir: str, now: str) -> dict[str, Any]:
+def run_child(
+    engine_name: str, url: str, data_dir: str, now: str, spark_memory: str = "4g"
+) -> dict[str, Any]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PATRONAGE_")}
+    # Spark's driver JVM (local mode: it is the executor too) gets 1 GiB unless told
+    env.setdefault("PYSPARK_SUBMIT_ARGS", f"--driver-memory {spark_memory} pyspark-shell")
     env.update(
         PATRONAGE_DATABASE_URL=url,
         PATRONAGE_DATA_DIR=data_dir,
@@ -238,6 +247,7 @@ def main() -> None:
     parser.add_argument("--pg-data-dir", help="its data directory (keys.json)")
     parser.add_argument("--engines", default="duckdb,spark,database")
     parser.add_argument("--now", default=NOW)
+    parser.add_argument("--spark-memory", default="4g", help="Spark driver memory (local mode)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     now = datetime.fromisoformat(args.now).astimezone(UTC)
@@ -252,7 +262,7 @@ def main() -> None:
         if name == "database":
             continue
         log(f"engine {name} on {args.db_url.split(':')[0]}")
-        runs.append(run_child(name, args.db_url, args.data_dir, args.now))
+        runs.append(run_child(name, args.db_url, args.data_dir, args.now, args.spark_memory))
     if args.pg_url:
         pg_dir = args.pg_data_dir or args.data_dir
         for name in ("database", "duckdb"):
