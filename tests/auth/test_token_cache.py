@@ -98,3 +98,30 @@ def test_the_cache_belongs_to_one_database(staff) -> None:  # type: ignore[no-un
     assert service.cached_token(staff["agent"]) is not None
     config.get_settings.cache_clear()  # what switching databases does
     assert service.cached_token(staff["agent"]) is None
+
+
+def test_a_lookup_racing_the_revocation_is_dropped_at_its_commit(staff) -> None:  # type: ignore[no-untyped-def]
+    with db.transaction() as session:
+        agent = service.resolve_token(session, staff["agent"])
+    assert agent is not None
+    [token_id] = _token_ids("agent")
+    with db.transaction() as session:
+        service.revoke_token(session, agent, token_id)
+        assert service.cached_token(staff["agent"]) is None
+        # another request of this process reads the token before the revocation commits
+        with db.transaction() as other:
+            assert service.resolve_token(other, staff["agent"]) == agent
+        assert service.cached_token(staff["agent"]) == agent
+    assert service.cached_token(staff["agent"]) is None  # dropped again at the commit
+    with db.transaction() as session:
+        assert service.resolve_token(session, staff["agent"]) is None
+
+
+def _token_ids(username: str) -> list[int]:
+    with db.transaction() as session:
+        rows = session.execute(
+            select(ApiToken.id)
+            .join(User, User.id == ApiToken.user_id)
+            .where(User.username == username)
+        )
+        return [int(r[0]) for r in rows]

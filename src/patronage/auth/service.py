@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from patronage.auth import repository as repo
@@ -111,6 +112,20 @@ class _TokenCache:
 _token_cache = _TokenCache()
 
 
+def _forget_tokens(
+    session: Session, *, token_hash: bytes | None = None, user_id: int | None = None
+) -> None:
+    """Drop cached principals now and again once the change is committed (a request of this
+    process that read the row in between must not keep it for TOKEN_CACHE_SECONDS)."""
+    _token_cache.forget(token_hash=token_hash, user_id=user_id)
+    event.listen(
+        session,
+        "after_commit",
+        lambda _: _token_cache.forget(token_hash=token_hash, user_id=user_id),
+        once=True,
+    )
+
+
 def clear_token_cache() -> None:
     _token_cache.clear()
 
@@ -145,7 +160,7 @@ def set_active(session: Session, principal: Principal, user_id: int, active: boo
     if user.id == principal.user_id and not active:
         raise ValidationFailed("you cannot deactivate yourself")
     user.is_active = active
-    _token_cache.forget(user_id=user.id)
+    _forget_tokens(session, user_id=user.id)
     audit(
         session, principal, "user.activate" if active else "user.deactivate", "user", str(user.id)
     )
@@ -307,8 +322,9 @@ def cached_token(secret: str) -> Principal | None:
     `TOKEN_CACHE_SECONDS` ago, without touching the database; None means "ask
     `resolve_token`" (unknown, expired, or never resolved here).
 
-    Revoking a token or deactivating its user through this process takes effect at once;
-    through another process (the other server workers, the CLI) within `TOKEN_CACHE_SECONDS`.
+    Revoking a token or deactivating its user through this process takes effect at once
+    (the entries are dropped again after the commit); through another process (the other
+    server workers, the CLI) within `TOKEN_CACHE_SECONDS`.
     """
     return _token_cache.get(digest(secret))
 
@@ -324,7 +340,7 @@ def revoke_token(session: Session, principal: Principal, token_id: int) -> ApiTo
     if token.revoked_at is None:
         token.revoked_at = utcnow()
         audit(session, principal, "token.revoke", "api_token", str(token.id))
-    _token_cache.forget(token_hash=token.token_hash)
+    _forget_tokens(session, token_hash=token.token_hash)
     return token
 
 
