@@ -11,8 +11,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
+from sqlalchemy.orm import Session
 
-from patronage.analytics import engine, features
+from patronage.analytics import engine, features, rfm
 
 ORDERS = """CREATE TABLE orders (id INTEGER PRIMARY KEY, customer_id INTEGER, status TEXT,
 channel TEXT, total_minor BIGINT, discount_minor BIGINT, coupon TEXT, placed_at DATETIME,
@@ -155,3 +156,28 @@ def test_half_even_division_matches_the_scalar_one() -> None:
         for n, d in zip(numerators.tolist(), denominators.tolist(), strict=True)
     ]
     assert got == expected
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_finish_table_is_finish_for_every_row(session: Session, backend: str) -> None:
+    from tests.analytics.test_features import NOW, build
+
+    build(session)
+    for now in (NOW, NOW.replace(year=2024, month=12, hour=3)):
+        with engine.open_store(session, "duckdb") as store:
+            expr = features.feature_table(store.tables, features.to_us(now))
+            raw = store.arrow(expr.order_by("customer_id"))
+        expected = [features.finish(row, now) for row in raw.to_pylist()]
+        got = features.finish_table(raw, now).rows()
+        assert got == expected
+        # the same types too (an int is not a float, a datetime is aware)
+        assert [[type(v) for v in r.values()] for r in got] == [
+            [type(v) for v in r.values()] for r in expected
+        ]
+
+
+def test_segments_are_segment_of_for_every_score() -> None:
+    r, f, m = np.array([(r, f, m) for r in range(1, 6) for f in range(1, 6) for m in range(1, 6)]).T
+    assert rfm.segments(r, f, m) == [
+        rfm.segment_of(int(a), int(b), int(c)) for a, b, c in zip(r, f, m, strict=True)
+    ]
