@@ -265,7 +265,7 @@ def part_postgres(
 
     from patronage.segments import rules as r
     from patronage.segments.compiler import TABLES
-    from patronage.segments.engine import DatabaseEngine
+    from patronage.segments.engine import DatabaseEngine, prepare
 
     url = make_url(pg_url)
     name = url.database or "bench_segments_eval"
@@ -302,6 +302,7 @@ def part_postgres(
     backend = ibis.postgres.connect(
         host=url.host, port=url.port, user=url.username, password=url.password, database=name
     )
+    prepare(backend)  # as DatabaseEngine.from_store does
     eng = DatabaseEngine(backend, NOW)
     rule = r.parse_rule(FIVE)
     compiler = eng.compiler(lambda _: rule, lambda *_: None)

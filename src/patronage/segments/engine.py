@@ -227,6 +227,7 @@ class DatabaseEngine(DuckDBEngine):
             password=url.password,
             database=url.database,
         )
+        prepare(backend)
         return cls(backend, now)
 
     def compiler(self, rules: RuleLookup, percentile: PercentileLookup) -> Compiler:
@@ -234,6 +235,17 @@ class DatabaseEngine(DuckDBEngine):
 
     def close(self) -> None:
         self.backend.disconnect()
+
+
+# Rules compile to `id IN (subquery)` tests; PostgreSQL hashes such a subquery only when it
+# fits in work_mem (default 4MB), else it rescans it for every customer: minutes instead of
+# seconds at 1M customers (benchmarks/segments_eval.py --pg-url).
+WORK_MEM = "256MB"
+
+
+def prepare(backend: Any) -> None:
+    """Session settings of a connection the database engine runs rules on."""
+    backend.raw_sql(f"SET work_mem = '{WORK_MEM}'").close()
 
 
 ENGINES: dict[str, type[DuckDBEngine]] = {"duckdb": DuckDBEngine, "database": DatabaseEngine}
