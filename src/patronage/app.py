@@ -192,21 +192,23 @@ def create_app() -> FastAPI:
     app.add_exception_handler(DataError, _unstorable)
     app.add_exception_handler(psycopg.DataError, _unstorable)  # raw cursors (bulk writes)
     app.add_exception_handler(Exception, _unexpected)
+    # Routes are matched in order, one by one (a route of the last router cost 221 us to
+    # find, the first 8 us): the busiest API paths first. Their prefixes overlap no page's.
     for router in (
-        web_views.router,
-        auth_api.router,
-        auth_views.router,
-        customers_api.router,
-        customers_views.router,
         collect_api.router,
-        collect_views.router,
-        collect_import_api.router,
-        collect_import_views.router,
-        analytics_api.router,
-        analytics_views.router,
         recommend_api.router,
-        recommend_views.router,
+        customers_api.router,
+        auth_api.router,
+        analytics_api.router,
         segments_api.router,
+        collect_import_api.router,
+        web_views.router,
+        auth_views.router,
+        customers_views.router,
+        collect_views.router,
+        collect_import_views.router,
+        analytics_views.router,
+        recommend_views.router,
         segments_views.router,
     ):
         app.include_router(router)

@@ -287,13 +287,13 @@ def may_use(session: Session, customer_id: int, purpose: Purpose) -> bool:
 
 
 def may_use_existing(session: Session, customer_id: int, purpose: Purpose) -> bool:
-    """`may_use` for hot paths: two indexed lookups, no ORM objects, no decryption.
+    """`may_use` for hot paths: one indexed statement, no ORM objects, no decryption.
 
     Raises NotFound for an unknown customer, as `get_customer` does.
     """
-    if not repo.exists(session, customer_id):
+    exists, granted = repo.consent_of(session, customer_id, purpose.value)
+    if not exists:
         raise NotFound(f"no customer {customer_id}")
-    granted = repo.latest_consent(session, customer_id, purpose.value)
     return DEFAULTS[purpose] if granted is None else granted
 
 
