@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Select, bindparam, func, select
+from sqlalchemy import BigInteger, Row, Select, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from patronage.customers.models import Consent, Customer, CustomerMerge, Identity, Milestone
-from patronage.kit.together import read_together
+from patronage.kit.together import Together
 
 SORTS: dict[str, Any] = {
     "id": Customer.id.asc(),
@@ -94,23 +94,33 @@ def consent_history(session: Session, customer_id: int) -> list[Row[Any]]:
     return list(session.execute(stmt))
 
 
+_CUSTOMER = bindparam("customer_id", type_=BigInteger)
+_PROFILE = Together(
+    {
+        "customer": (select(*Customer.__table__.c).where(Customer.id == _CUSTOMER), [Customer.id]),
+        "identities": (
+            select(*Identity.__table__.c).where(Identity.customer_id == _CUSTOMER),
+            [Identity.id],
+        ),
+        "consents": (
+            select(*Consent.__table__.c).where(Consent.customer_id == _CUSTOMER),
+            [Consent.recorded_at.desc(), Consent.id.desc()],
+        ),
+        "milestones": (
+            select(*Milestone.__table__.c).where(Milestone.customer_id == _CUSTOMER),
+            [Milestone.id],
+        ),
+        "merges": (
+            select(*CustomerMerge.__table__.c).where(CustomerMerge.into_customer_id == _CUSTOMER),
+            [CustomerMerge.merged_at, CustomerMerge.id],
+        ),
+    }
+)
+
+
 def profile_rows(session: Session, customer_id: int) -> dict[str, list[Any]]:
     """The customer (a list of at most one) and its short lists, in one round trip."""
-    customer = select(*Customer.__table__.c).where(Customer.id == customer_id)
-    identities = select(*Identity.__table__.c).where(Identity.customer_id == customer_id)
-    consents = select(*Consent.__table__.c).where(Consent.customer_id == customer_id)
-    milestones = select(*Milestone.__table__.c).where(Milestone.customer_id == customer_id)
-    merges = select(*CustomerMerge.__table__.c).where(CustomerMerge.into_customer_id == customer_id)
-    return read_together(
-        session,
-        {
-            "customer": (customer, [Customer.id]),
-            "identities": (identities, [Identity.id]),
-            "consents": (consents, [Consent.recorded_at.desc(), Consent.id.desc()]),
-            "milestones": (milestones, [Milestone.id]),
-            "merges": (merges, [CustomerMerge.merged_at, CustomerMerge.id]),
-        },
-    )
+    return _PROFILE.read(session, customer_id=customer_id)
 
 
 def count(session: Session) -> int:

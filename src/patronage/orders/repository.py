@@ -4,21 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import BigInteger, Integer, bindparam, func, select
 from sqlalchemy.orm import Session
 
-from patronage.kit.together import Part, read_together
+from patronage.kit.together import Part, Together
 from patronage.orders.models import Order, OrderItem, Payment, Refund, Return, Shipment
 
 
-def latest_with_details(session: Session, customer_id: int, limit: int) -> dict[str, list[Any]]:
-    """The customer's latest orders, their items, payments, shipments, returns and refunds,
-    and how many orders the customer has in all, in one round trip (`kit.together`)."""
+def _latest_with_details() -> Together:
+    customer = bindparam("customer_id", type_=BigInteger)
     latest = (
         select(Order.id)
-        .where(Order.customer_id == customer_id)
+        .where(Order.customer_id == customer)
         .order_by(Order.placed_at.desc(), Order.id.desc())
-        .limit(limit)
+        .limit(bindparam("limit", type_=Integer))
     )
     newest_first = [Order.placed_at.desc(), Order.id.desc()]
     parts: dict[str, Part] = {
@@ -32,6 +31,15 @@ def latest_with_details(session: Session, customer_id: int, limit: int) -> dict[
         ("refunds", Refund),
     ):
         parts[name] = (select(*table.__table__.c).where(table.order_id.in_(latest)), [table.id])
-    count = select(func.count().label("orders")).where(Order.customer_id == customer_id)
+    count = select(func.count().label("orders")).where(Order.customer_id == customer)
     parts["total"] = (count, [])
-    return read_together(session, parts)
+    return Together(parts)
+
+
+_LATEST_WITH_DETAILS = _latest_with_details()
+
+
+def latest_with_details(session: Session, customer_id: int, limit: int) -> dict[str, list[Any]]:
+    """The customer's latest orders, their items, payments, shipments, returns and refunds,
+    and how many orders the customer has in all, in one round trip (`kit.together`)."""
+    return _LATEST_WITH_DETAILS.read(session, customer_id=customer_id, limit=limit)
