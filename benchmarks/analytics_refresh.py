@@ -10,14 +10,16 @@ on a big demo database, on each analytics engine, plus RFM against a plain panda
 
 Each engine runs in a process of its own (so peak memory is its own): it opens one
 transaction, runs `refresh.run` exactly as `patronage analytics refresh` does, times each
-step, and rolls back (the database is left as it was). The DuckDB child then times RFM on
-the order lines twice over the same in-memory data: patronage's Ibis expression on DuckDB,
+step, and rolls back (the database is left as it was). The DuckDB child then reads the store
+again (in a transaction of its own) and times RFM on the order lines twice over the same
+in-memory data: patronage's Ibis expression on DuckDB,
 and a straightforward pandas implementation (groupby + rank), and checks both give the same
 scores. `database` needs a PostgreSQL copy of the shop (`--pg-url`); duckdb also runs there
 when given, for the comparison on the same store.
 
-Prints progress to stderr and one JSON line: per engine the step seconds, total seconds,
-peak RSS (MiB; Spark also reports its JVM's), customers, buyers; the target (full refresh
+Prints progress to stderr and one JSON line: per engine the step seconds (and CPU seconds),
+total seconds, peak RSS of the refresh (MiB; Spark also reports its JVM's), customers, buyers,
+the load average at start and end; the target (full refresh
 on DuckDB <= 60 s for 1M customers) and whether it was met; the RFM reference.
 """
 

@@ -1,11 +1,13 @@
 """The analytics engines: where the Ibis expressions of features.py, rfm.py and patterns.py run.
 
-`PATRONAGE_ANALYTICS_ENGINE` names one (docs/adr/0003-analytics-engine.md):
+`PATRONAGE_ANALYTICS_ENGINE` names one (docs/adr/0003-analytics-engine.md, 0005):
 
-- `duckdb` (default): the store tables analytics reads are read through SQLAlchemy Core — table
-  and column names, never another capability's ORM models — in batches turned into Arrow, and
-  loaded into an in-memory DuckDB. Works on SQLite and PostgreSQL, inside the caller's
-  transaction (it sees exactly what the session sees).
+- `duckdb` (default): the store tables analytics reads — table and column names, never another
+  capability's ORM models — are read into Arrow (PostgreSQL: COPY as CSV; SQLite: blocks of
+  rows spelled as CSV by SQLite) and scanned in place by an in-memory DuckDB. Works on SQLite
+  and PostgreSQL and sees what the session sees, its uncommitted rows included (on SQLite a
+  second connection reads the events at the same time only when the session has nothing
+  uncommitted: then its statements see the last commit, as the second connection's do).
 - `database`: the expressions are compiled to SQL and run inside PostgreSQL itself, on the
   session's own connection (so also inside the caller's transaction). Refused on SQLite: a
   SQLite store has no engine of its own worth the name, and DuckDB already reads it in-process.
