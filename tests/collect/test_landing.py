@@ -167,13 +167,12 @@ def test_inline_processing_answers_after_the_events_are_stored(client: Any) -> N
     assert counts() == (2, 0, 0)
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # PostgreSQL: requests land in rows of their own
 def test_sqlite_lands_while_a_processor_holds_the_write_lock(
     client: Any, background: None, backend: str
 ) -> None:
     """The landing table is a file of its own on SQLite: requests never queue behind the
     processor's transactions on the database."""
-    if backend != "sqlite":
-        pytest.skip("PostgreSQL: requests land in rows of their own")
     h = basic(new_source())
     statuses: list[int] = []
     with db.transaction() as s:
