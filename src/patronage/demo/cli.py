@@ -93,6 +93,8 @@ def make_command(serve: Callable[..., Any]) -> Callable[..., None]:
             )
         with _Bars() as bars:
             result = service.run(plan, reset=reset, reporter=bars)
+            if result.generated:
+                service.derive(plan, reporter=bars)
         settings = get_settings()
         url = f"http://{host or settings.host}:{port or settings.port}"
         if result.generated:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy import Connection, func, select
@@ -194,3 +195,35 @@ def _snapshot() -> None:
 
     with transaction() as session:
         analytics_service.take_snapshot(session)
+
+
+DERIVED_STAGES = 5  # what `derive` reports, one stage each
+
+
+def derive(plan: Plan, reporter: Reporter | None = None) -> None:
+    """What the nightly jobs compute, computed now, so a newcomer's console shows the whole
+    pipeline on the fresh shop: customer analytics, segments (built-ins), personas, next
+    categories and recommendations, as of the day after the shop's last day."""
+    # late imports: the capabilities above the store import a lot (DuckDB, scikit-learn),
+    # and only the demo command needs them here
+    from patronage.analytics import service as analytics_service
+    from patronage.recommend import service as recommend_service
+    from patronage.segments import service as segments_service
+
+    report: Reporter = reporter or Silent()
+    now = datetime.combine(plan.until + timedelta(days=1), datetime.min.time(), UTC)
+    report.stage("Customer analytics")
+    with transaction() as session:
+        analytics_service.refresh_customer_analytics(session, now)
+    report.stage("Segments")
+    with transaction() as session:
+        segments_service.ensure_builtins(session)
+        segments_service.evaluate(session, now=now)
+    report.stage("Personas")
+    with transaction() as session:
+        segments_service.refresh_personas(session, now)
+    report.stage("Next categories")
+    with transaction() as session:
+        segments_service.refresh_next_categories(session, now)
+    report.stage("Recommendations")
+    recommend_service.build()
