@@ -32,15 +32,13 @@ def token_by_hash(session: Session, token_hash: bytes) -> ApiToken | None:
 _users = User.__table__.c
 _tokens = ApiToken.__table__.c
 _sessions = WebSession.__table__.c
+_USER = (_users.id.label("user_id"), _users.username, _users.role, _users.is_active)
 _TOKEN_WITH_USER = (
     select(
         _tokens.id,
         _tokens.revoked_at,
         _tokens.last_used_at,
-        _users.id.label("user_id"),
-        _users.username,
-        _users.role,
-        _users.is_active,
+        *_USER,
     )
     .join_from(ApiToken.__table__, User.__table__, _users.id == _tokens.user_id)
     .where(_tokens.token_hash == bindparam("token_hash"))
@@ -51,10 +49,7 @@ _SESSION_WITH_USER = (
         _sessions.csrf_token,
         _sessions.last_seen_at,
         _sessions.expires_at,
-        _users.id.label("user_id"),
-        _users.username,
-        _users.role,
-        _users.is_active,
+        *_USER,
     )
     .outerjoin_from(WebSession.__table__, User.__table__, _users.id == _sessions.user_id)
     .where(_sessions.token_hash == bindparam("token_hash"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from sqlalchemy import BigInteger, Row, Select, bindparam, func, select
@@ -94,33 +95,40 @@ def consent_history(session: Session, customer_id: int) -> list[Row[Any]]:
     return list(session.execute(stmt))
 
 
-_CUSTOMER = bindparam("customer_id", type_=BigInteger)
-_PROFILE = Together(
-    {
-        "customer": (select(*Customer.__table__.c).where(Customer.id == _CUSTOMER), [Customer.id]),
-        "identities": (
-            select(*Identity.__table__.c).where(Identity.customer_id == _CUSTOMER),
-            [Identity.id],
-        ),
-        "consents": (
-            select(*Consent.__table__.c).where(Consent.customer_id == _CUSTOMER),
-            [Consent.recorded_at.desc(), Consent.id.desc()],
-        ),
-        "milestones": (
-            select(*Milestone.__table__.c).where(Milestone.customer_id == _CUSTOMER),
-            [Milestone.id],
-        ),
-        "merges": (
-            select(*CustomerMerge.__table__.c).where(CustomerMerge.into_customer_id == _CUSTOMER),
-            [CustomerMerge.merged_at, CustomerMerge.id],
-        ),
-    }
-)
+@cache  # built on first use, not at import: the CLI imports this module too
+def _profile() -> Together:
+    customer = bindparam("customer_id", type_=BigInteger)
+    return Together(
+        {
+            "customer": (
+                select(*Customer.__table__.c).where(Customer.id == customer),
+                [Customer.id],
+            ),
+            "identities": (
+                select(*Identity.__table__.c).where(Identity.customer_id == customer),
+                [Identity.id],
+            ),
+            "consents": (
+                select(*Consent.__table__.c).where(Consent.customer_id == customer),
+                [Consent.recorded_at.desc(), Consent.id.desc()],
+            ),
+            "milestones": (
+                select(*Milestone.__table__.c).where(Milestone.customer_id == customer),
+                [Milestone.id],
+            ),
+            "merges": (
+                select(*CustomerMerge.__table__.c).where(
+                    CustomerMerge.into_customer_id == customer
+                ),
+                [CustomerMerge.merged_at, CustomerMerge.id],
+            ),
+        }
+    )
 
 
 def profile_rows(session: Session, customer_id: int) -> dict[str, list[Any]]:
     """The customer (a list of at most one) and its short lists, in one round trip."""
-    return _PROFILE.read(session, customer_id=customer_id)
+    return _profile().read(session, customer_id=customer_id)
 
 
 def count(session: Session) -> int:

@@ -10,7 +10,7 @@ split back into one list a part.
 
 Parts share result columns of the same type (another part's are typed NULLs), which keeps
 the statement narrow. Building it is costly (hundreds of elements), so a ``Together`` is
-built once, at import, with bound parameters, and only executed per request.
+built once (on first use), with bound parameters, and only executed per request.
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from sqlalchemy import BigInteger, Integer, bindparam, func, select
@@ -11,6 +12,7 @@ from patronage.kit.together import Part, Together
 from patronage.orders.models import Order, OrderItem, Payment, Refund, Return, Shipment
 
 
+@cache  # built on first use, not at import: the CLI imports this module too
 def _latest_with_details() -> Together:
     customer = bindparam("customer_id", type_=BigInteger)
     latest = (
@@ -36,10 +38,7 @@ def _latest_with_details() -> Together:
     return Together(parts)
 
 
-_LATEST_WITH_DETAILS = _latest_with_details()
-
-
 def latest_with_details(session: Session, customer_id: int, limit: int) -> dict[str, list[Any]]:
     """The customer's latest orders, their items, payments, shipments, returns and refunds,
     and how many orders the customer has in all, in one round trip (`kit.together`)."""
-    return _LATEST_WITH_DETAILS.read(session, customer_id=customer_id, limit=limit)
+    return _latest_with_details().read(session, customer_id=customer_id, limit=limit)

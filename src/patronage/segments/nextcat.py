@@ -22,7 +22,6 @@ With both the first weights at 0 this is the most-popular baseline.
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass
 from typing import Any, Self
 
@@ -31,6 +30,7 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from patronage.errors import Conflict, ValidationFailed
+from patronage.kit.estimator import Hyperparameters
 
 FORMAT = "patronage.segments.nextcat/1"
 Ints = NDArray[np.int64]
@@ -120,7 +120,7 @@ def histories(lines: Lines) -> Histories:
     return Histories(o.customers, bought, last)
 
 
-class NextCategoryModel:
+class NextCategoryModel(Hyperparameters):
     """Transition + co-purchase + popularity scores (see the module docstring)."""
 
     def __init__(
@@ -134,14 +134,6 @@ class NextCategoryModel:
         self.copurchase_weight = copurchase_weight
         self.popularity_weight = popularity_weight
         self.random_state = random_state  # the model is deterministic; kept for the contract
-
-    def get_params(self) -> dict[str, Any]:
-        names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
-        return {name: getattr(self, name) for name in names}
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({args})"
 
     @property
     def is_fitted(self) -> bool:

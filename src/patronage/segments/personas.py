@@ -12,7 +12,6 @@ The silhouette costs O(n²), so it is computed on a fixed-size random sample.
 
 from __future__ import annotations
 
-import inspect
 import warnings
 from dataclasses import dataclass
 from typing import Any, Self
@@ -25,12 +24,13 @@ from sklearn.exceptions import ConvergenceWarning  # type: ignore[import-untyped
 from sklearn.metrics import silhouette_score  # type: ignore[import-untyped]
 
 from patronage.errors import Conflict, ValidationFailed
+from patronage.kit.estimator import Hyperparameters
 
 FORMAT = "patronage.segments.personas/1"
 Array = NDArray[np.float64]
 
 
-class PersonaModel:
+class PersonaModel(Hyperparameters):
     """k-means personas; `k_` is the k in [k_min, k_max] with the best sampled silhouette."""
 
     def __init__(
@@ -54,14 +54,6 @@ class PersonaModel:
         self.n_init = n_init
         self.max_iter = max_iter
         self.random_state = random_state
-
-    def get_params(self) -> dict[str, Any]:
-        names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
-        return {name: getattr(self, name) for name in names}
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({args})"
 
     def _check_params(self) -> None:
         if not 2 <= self.k_min <= self.k_max <= 50:

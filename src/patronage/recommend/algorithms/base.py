@@ -11,7 +11,6 @@ first, padded with -1 / -inf when a row has fewer than n candidates.
 
 from __future__ import annotations
 
-import inspect
 import json
 from pathlib import Path
 from typing import Any, ClassVar, Self
@@ -21,24 +20,17 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from patronage.errors import Conflict, ValidationFailed
+from patronage.kit.estimator import Hyperparameters
 
 FORMAT = "patronage.recommend/1"
 SPARSE_PARTS = ("data", "indices", "indptr", "shape")
 
 
-class Recommender:
+class Recommender(Hyperparameters):
     """Base class: parameter introspection, persistence, input checks."""
 
     # learned attributes written by save(); ndarrays or CSR matrices
     _learned: ClassVar[tuple[str, ...]] = ()
-
-    def get_params(self) -> dict[str, Any]:
-        names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
-        return {name: getattr(self, name) for name in names}
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({args})"
 
     @property
     def is_fitted(self) -> bool:
