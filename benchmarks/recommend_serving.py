@@ -14,8 +14,9 @@ after the other, for --seconds each:
 2. GET /api/recommend/products/{id}/also-bought?limit=10 for random products;
 3. GET /api/recommend/customers/{id}/for-you?limit=10 for random customers with orders;
 
-then, for the load generator's own capacity, /health closed-loop (every connection sends
-its next request as soon as the last one is answered) for a few seconds.
+then, closed loop (every connection sends its next request as soon as the last one is
+answered) for 5 s each: /health (the load generator's own capacity), and also-bought and
+for-you (the server's throughput).
 
 The load is open loop: request i is due at t0 + i / rate whatever happened before, and its
 latency is measured from that due time (a request waiting for a free connection counts
@@ -296,20 +297,28 @@ async def open_loop(
 
 
 async def closed_loop(
-    port: int, path: str, bearer: str | None, seconds: float, conns: int, gap: float = CONNECT_GAP
+    port: int,
+    paths: list[str],
+    bearer: str | None,
+    seconds: float,
+    conns: int,
+    gap: float = CONNECT_GAP,
 ) -> dict[str, Any]:
     """As fast as the server answers: every connection sends its next request at once."""
     before = load()
     cpu = (server_cpu(), time.process_time())
-    request = request_bytes(path, port, bearer)
+    requests = [request_bytes(path, port, bearer) for path in paths]
+    sent = 0
     connections = await connect(port, conns, gap)
     latencies: list[float] = []
     errors = 0
     stop = clock() + seconds
 
     async def run(conn: Connection) -> None:
-        nonlocal errors
+        nonlocal errors, sent
         while clock() < stop:
+            request = requests[sent % len(requests)]
+            sent += 1
             started = clock()
             status, _ = await conn.get(request)
             if status == 200:
@@ -363,7 +372,11 @@ async def drive(args: argparse.Namespace, port: int, bearer: str) -> dict[str, A
         )
         say(json.dumps(runs[name]))
     say("/health closed loop (the load generator's capacity)…")
-    runs["health_max"] = await closed_loop(port, "/health", None, 5, 16, args.connect_gap)
+    runs["health_max"] = await closed_loop(port, ["/health"], None, 5, 16, args.connect_gap)
+    for name, paths in lists.items():  # the throughput: as many as the server answers
+        say(f"{name} closed loop (the server's throughput)…")
+        runs[f"{name}_max"] = await closed_loop(port, paths, bearer, 5, 16, args.connect_gap)
+        say(json.dumps(runs[f"{name}_max"]))
     return runs
 
 
