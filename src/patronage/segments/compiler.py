@@ -104,6 +104,39 @@ def _pg_typeof(value: dt.JSON) -> str:  # type: ignore[empty-body]
     """PostgreSQL: string, number, boolean, null, array or object."""
 
 
+# Spark (4.x): a property's JSON type comes from its VARIANT value (get_json_object alone
+# cannot tell the string "7" from the number 7). The variant stands behind an opaque binary
+# type on the Ibis side: it only ever goes from one of these functions to another.
+@ibis.udf.scalar.builtin(name="try_parse_json")  # type: ignore[untyped-decorator]
+def _sp_parse(value: str) -> dt.Binary:
+    """Spark: the text as a VARIANT (NULL when it is not JSON)."""
+
+
+@ibis.udf.scalar.builtin(name="variant_get")  # type: ignore[untyped-decorator]
+def _sp_get(value: dt.Binary, path: str, kind: str) -> dt.Binary:
+    """Spark: the VARIANT at `path` (with `kind` 'variant')."""
+
+
+@ibis.udf.scalar.builtin(name="variant_get")  # type: ignore[untyped-decorator]
+def _sp_text(value: dt.Binary, path: str, kind: str) -> str:  # type: ignore[empty-body]
+    """Spark: the value at `path` as text (with `kind` 'string')."""
+
+
+@ibis.udf.scalar.builtin(name="try_variant_get")  # type: ignore[untyped-decorator]
+def _sp_number(value: dt.Binary, path: str, kind: str) -> float:  # type: ignore[empty-body]
+    """Spark: the value at `path` as a double (with `kind` 'double'; NULL when it is not)."""
+
+
+@ibis.udf.scalar.builtin(name="schema_of_variant")  # type: ignore[untyped-decorator]
+def _sp_type(value: dt.Binary) -> str:  # type: ignore[empty-body]
+    """Spark: STRING, BIGINT, DOUBLE, DECIMAL(p,s), BOOLEAN, VOID, OBJECT<…>, ARRAY<…>."""
+
+
+@ibis.udf.scalar.builtin(name="get_json_object")  # type: ignore[untyped-decorator]
+def _sp_json_text(value: str, path: str) -> str:  # type: ignore[empty-body]
+    """Spark: the value at `path` as text (NULL when absent)."""
+
+
 def naive_utc(moment: datetime) -> datetime:
     """The engines compute in UTC wall-clock time (naive timestamps)."""
     if moment.tzinfo is None:
@@ -122,9 +155,11 @@ class Compiler:
         percentile: PercentileLookup,
         json_text: bool = False,
         pg_json: bool = False,
+        spark_json: bool = False,
     ) -> None:
         self.json_text = json_text  # the engine has DuckDB's JSON functions
         self.pg_json = pg_json  # PostgreSQL's jsonb functions (Ibis' own JSON ops fail there)
+        self.spark_json = spark_json  # Spark's VARIANT functions
         self.t = tables
         self.rules = rules
         self.percentile = percentile
@@ -297,6 +332,9 @@ class Compiler:
         elif self.pg_json:
             medium = _pg_text(_pg_path(v.context, "campaign"), "medium").lower()
             referrer = _pg_text(_pg_path(v.context, "page"), "referrer").lower()
+        elif self.spark_json:
+            medium = _sp_json_text(v.context, "$.campaign.medium").lower()
+            referrer = _sp_json_text(v.context, "$.page.referrer").lower()
         else:
             ctx = v.context.cast("json")
             medium = ctx["campaign"]["medium"].str.lower()
@@ -344,6 +382,8 @@ class Compiler:
             return self._property_text(e, f)
         if self.pg_json:
             return self._property_pg(e, f)
+        if self.spark_json:
+            return self._property_spark(e, f)
         value = e.properties.cast("json")[f.property]
         if f.op == "is_set":
             return value.str.notnull() | value.float.notnull() | value.bool.notnull()
@@ -382,6 +422,22 @@ class Compiler:
             return (kind == "boolean") & self.compare(text == "true", f.op, f.value)
         number = ibis.ifelse(kind == "number", text, ibis.null("string")).cast("float64")
         return self.compare(number, f.op, f.value)
+
+    def _property_spark(self, e: ir.Table, f: r.PropertyFilter) -> Any:
+        path = self._p(f"$.{f.property}", dt.string)
+        value = _sp_get(_sp_parse(e.properties), path, "variant")
+        kind = _sp_type(value)
+        number = kind.isin(("BIGINT", "DOUBLE")) | kind.startswith("DECIMAL")
+        if f.op == "is_set":
+            return number | kind.isin(("STRING", "BOOLEAN"))
+        first = f.value[0] if isinstance(f.value, list) else f.value
+        if r._kind_of(first) == "text":
+            text = _sp_text(value, "$", "string")
+            return (kind == "STRING") & self.compare(text, f.op, f.value)
+        if r._kind_of(first) == "bool":
+            text = _sp_text(value, "$", "string")
+            return (kind == "BOOLEAN") & self.compare(text == "true", f.op, f.value)
+        return number & self.compare(_sp_number(value, "$", "double"), f.op, f.value)
 
     def _orders(self, within_days: int | None) -> ir.Table:
         o = self.t["orders"]

@@ -5,8 +5,9 @@ default, reads the store tables the rules need (only those, and only the events 
 the rules mention) through SQLAlchemy Core table clauses — table and column names, never
 another capability's models — into Arrow, registers them in an in-memory DuckDB connection
 and runs the Ibis expressions there. `database` runs the same expressions inside PostgreSQL
-on the store's own tables. Other engines plug in by providing the same named Ibis tables
-(`compiler.TABLES`) on their backend.
+on the store's own tables. `spark` reads as `duckdb` does, writes the tables as a Parquet
+lake and runs the expressions on Spark. Other engines plug in by providing the same named
+Ibis tables (`compiler.TABLES`) on their backend.
 
 `load_facts` reads one customer's rows (or a handful of customers') for the per-customer
 evaluator (segments.local).
@@ -15,10 +16,14 @@ evaluator (segments.local).
 from __future__ import annotations
 
 import math
+import shutil
+import tempfile
 import time
+import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -237,6 +242,99 @@ class DatabaseEngine(DuckDBEngine):
         self.backend.disconnect()
 
 
+class SparkEngine(DuckDBEngine):
+    """The rules run on Spark (PATRONAGE_ANALYTICS_ENGINE=spark, `PATRONAGE_SPARK_MASTER`,
+    default local[2]). The store tables the rules need are read as for DuckDB (inside the
+    caller's transaction), written once as a Parquet lake (one file per table) and read by
+    Spark; the same Ibis expressions are compiled to Spark SQL (Ibis renders the bound
+    values as SQL literals, quoted by sqlglot; nothing of a rule is pasted by us)."""
+
+    name = "spark"
+
+    def __init__(self, backend: Any, tables: dict[str, Any], lake: Path | None) -> None:
+        self.con = None  # type: ignore[assignment]
+        self.backend = backend
+        self._tables = tables
+        self.lake = lake
+
+    @classmethod
+    def from_store(cls, session: Session, rule_set: Sequence[r.Node], now: datetime) -> SparkEngine:
+        duck = DuckDBEngine.from_store(session, rule_set, now)
+        lake = Path(tempfile.mkdtemp(prefix="patronage-segments-lake-"))
+        try:
+            for name in TABLES:
+                target = str(lake / f"{name}.parquet").replace("'", "''")
+                duck.con.execute(f"COPY \"{name}\" TO '{target}' (FORMAT PARQUET)")
+        except BaseException:
+            shutil.rmtree(lake, ignore_errors=True)
+            raise
+        finally:
+            duck.close()
+        return cls.from_lake(lake)
+
+    @classmethod
+    def from_arrow(cls, data: dict[str, pa.Table]) -> SparkEngine:
+        """Spark over these Arrow tables (named as in `TABLES`; benchmarks, tests)."""
+        import pyarrow.parquet as pq
+
+        lake = Path(tempfile.mkdtemp(prefix="patronage-segments-lake-"))
+        for name, t in data.items():
+            pq.write_table(t, lake / f"{name}.parquet")
+        return cls.from_lake(lake)
+
+    @classmethod
+    def from_lake(cls, lake: Path) -> SparkEngine:
+        """Spark over the Parquet files `<lake>/<table>.parquet`; the lake is deleted on close."""
+        import ibis
+
+        backend = ibis.pyspark.connect(spark_session())
+        suffix = uuid.uuid4().hex[:12]  # engines of one process share Spark's temporary views
+        tables = {
+            name: backend.read_parquet(
+                str(lake / f"{name}.parquet"), table_name=f"seg_{name}_{suffix}"
+            )
+            for name in TABLES
+        }
+        return cls(backend, tables, lake)
+
+    def compiler(self, rules: RuleLookup, percentile: PercentileLookup) -> Compiler:
+        return Compiler(self._tables or {}, rules=rules, percentile=percentile, spark_json=True)
+
+    def close(self) -> None:
+        session = self.backend._session
+        for t in (self._tables or {}).values():
+            session.catalog.dropTempView(t.get_name())
+        if self.lake is not None:
+            shutil.rmtree(self.lake, ignore_errors=True)
+            self.lake = None
+
+
+def spark_session() -> Any:
+    """The process's Spark session: the one running (analytics or recommendations may have
+    started it: a JVM start costs seconds), else a new one with the same settings."""
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError as exc:  # pragma: no cover - pyspark is in the spark extra
+        raise ValidationFailed(
+            "PATRONAGE_ANALYTICS_ENGINE=spark needs pyspark and Java 17: "
+            "pip install 'patronage[spark]'"
+        ) from exc
+    settings = get_settings()
+    spark = (
+        SparkSession.builder.master(settings.spark_master)
+        .appName("patronage")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.shuffle.partitions", str(settings.spark_shuffle_partitions))
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.ansi.enabled", "false")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .getOrCreate()
+    )
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
 # Rules compile to `id IN (subquery)` tests; PostgreSQL hashes such a subquery only when it
 # fits in work_mem (default 4MB), else it rescans it for every customer: minutes instead of
 # seconds at 1M customers (benchmarks/segments_eval.py --pg-url).
@@ -248,7 +346,11 @@ def prepare(backend: Any) -> None:
     backend.raw_sql(f"SET work_mem = '{WORK_MEM}'").close()
 
 
-ENGINES: dict[str, type[DuckDBEngine]] = {"duckdb": DuckDBEngine, "database": DatabaseEngine}
+ENGINES: dict[str, type[DuckDBEngine]] = {
+    "duckdb": DuckDBEngine,
+    "database": DatabaseEngine,
+    "spark": SparkEngine,
+}
 
 
 def engine_class() -> type[DuckDBEngine]:
