@@ -167,7 +167,12 @@ def _arrow_type(kind: str) -> pa.DataType:
 
 
 def part_full(
-    n: int, events_per: int, seed: int, runs: int = 5, pg_url: str | None = None
+    n: int,
+    events_per: int,
+    seed: int,
+    runs: int = 5,
+    pg_url: str | None = None,
+    spark: bool = False,
 ) -> dict[str, Any]:
     from patronage.segments import rules as r
     from patronage.segments.engine import DuckDBEngine
@@ -209,6 +214,7 @@ def part_full(
         say(f"run {i + 1}: compiled {times[-1]:.3f} s, hand-written SQL {ref_times[-1]:.3f} s")
     eng.close()
     postgres = part_postgres(data, members, pg_url) if pg_url else None
+    on_spark = part_spark(data, members) if spark else None
     return {
         "customers": n,
         "events": n * events_per,
@@ -221,6 +227,49 @@ def part_full(
         "arrow_to_duckdb_seconds": round(registered, 2),
         "load_average": [round(x, 2) for x in os.getloadavg()],
         "postgres": postgres,
+        "spark": on_spark,
+    }
+
+
+# -- part 1c: the same segment on Spark (the `spark` engine) ------------------------------------
+
+
+def part_spark(data: dict[str, pa.Table], expected: list[int], runs: int = 3) -> dict[str, Any]:
+    """The same synthetic tables as a Parquet lake read by Spark (PATRONAGE_SPARK_MASTER,
+    default local[2]); the segment run by `segments.engine.SparkEngine`."""
+    from patronage.segments import rules as r
+    from patronage.segments.engine import SparkEngine, spark_session
+
+    started = time.perf_counter()
+    spark_session()
+    session_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    eng = SparkEngine.from_arrow(data)
+    lake_seconds = time.perf_counter() - started
+    rule = r.parse_rule(FIVE)
+    try:
+        t = time.perf_counter()
+        members = eng.members(eng.compiler(lambda _: rule, lambda *_: None), rule)
+        first = time.perf_counter() - t
+        say(f"spark first run: {first:.3f} s")
+        times = []
+        for i in range(runs):
+            t = time.perf_counter()
+            eng.members(eng.compiler(lambda _: rule, lambda *_: None), rule)
+            times.append(time.perf_counter() - t)
+            say(f"spark run {i + 1}: {times[-1]:.3f} s")
+    finally:
+        eng.close()
+    return {
+        "engine": "spark (local[2] unless PATRONAGE_SPARK_MASTER)",
+        "members": len(members),
+        "same_members_as_duckdb": members == expected,
+        "seconds_median": round(statistics.median(times), 3),
+        "seconds_best": round(min(times), 3),
+        "seconds_first_run": round(first, 3),
+        "session_start_seconds": round(session_seconds, 1),
+        "arrow_to_parquet_lake_seconds": round(lake_seconds, 1),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
     }
 
 
@@ -617,9 +666,14 @@ def main() -> None:
         help="also run the segment inside PostgreSQL on a copy of the data in this database "
         "(dropped and created), e.g. postgresql://postgres@127.0.0.1:5432/bench_segments_eval",
     )
+    parser.add_argument(
+        "--spark", action="store_true", help="also run the segment on Spark (local[2])"
+    )
     parser.add_argument("--skip-incremental", action="store_true")
     args = parser.parse_args()
-    full = part_full(args.customers, args.events_per, args.seed, pg_url=args.pg_url)
+    full = part_full(
+        args.customers, args.events_per, args.seed, pg_url=args.pg_url, spark=args.spark
+    )
     say(json.dumps(full))
     if args.skip_incremental:
         print(json.dumps({"benchmark": "segments_eval", "full": full}))
