@@ -153,7 +153,7 @@ def synthetic(n: int, events_per: int, seed: int) -> dict[str, pa.Table]:
         out[name] = pa.table(
             {c: pa.array(v) if not isinstance(v, pa.Array) else v for c, v in data.items()}
         ).cast(schema)
-    for name in ("orders", "order_items", "products", "scores", "visits"):
+    for name in ("orders", "order_items", "products", "scores", "visits", "personas"):
         schema = pa.schema([(c, _arrow_type(t)) for c, t in TABLES[name].items()])
         out[name] = schema.empty_table()
     out["clock"] = pa.table({"now": pa.array([NOW.replace(tzinfo=None)], pa.timestamp("us"))})
@@ -285,6 +285,7 @@ PG_TABLES = {
     "orders": "orders",
     "order_items": "order_items",
     "products": "products",
+    "personas": "segment_persona_members",
 }
 _PG_TYPES = {"int64": "BIGINT", "string": "TEXT", "boolean": "BOOLEAN",
              "timestamp": "TIMESTAMPTZ", "float64": "DOUBLE PRECISION"}  # fmt: skip
@@ -670,11 +671,14 @@ def main() -> None:
         "--spark", action="store_true", help="also run the segment on Spark (local[2])"
     )
     parser.add_argument("--skip-incremental", action="store_true")
+    parser.add_argument("--skip-full", action="store_true")
     args = parser.parse_args()
-    full = part_full(
-        args.customers, args.events_per, args.seed, pg_url=args.pg_url, spark=args.spark
-    )
-    say(json.dumps(full))
+    full = None
+    if not args.skip_full:
+        full = part_full(
+            args.customers, args.events_per, args.seed, pg_url=args.pg_url, spark=args.spark
+        )
+        say(json.dumps(full))
     if args.skip_incremental:
         print(json.dumps({"benchmark": "segments_eval", "full": full}))
         return

@@ -208,6 +208,15 @@ RAW: dict[str, list[dict[str, Any]]] = {
         {"id": 102, "category_id": 3},
         {"id": 103, "category_id": None},
     ],
+    # each customer's persona (personas 1 and 2; 5 is merged away: never counted; 3 has none)
+    "personas": [
+        {"customer_id": 1, "persona_id": 1},
+        {"customer_id": 2, "persona_id": 2},
+        {"customer_id": 4, "persona_id": 1},
+        {"customer_id": 5, "persona_id": 1},
+        {"customer_id": 7, "persona_id": 2},
+        {"customer_id": 8, "persona_id": 2},
+    ],
 }
 
 
@@ -245,6 +254,9 @@ def facts() -> dict[int, Facts]:
         for row in RAW[name]:
             if row["customer_id"] in out:
                 setattr(out[row["customer_id"]], name, dict(row))
+    for row in RAW["personas"]:
+        if row["customer_id"] in out:
+            out[row["customer_id"]].persona = row["persona_id"]
     for row in RAW["consents"]:
         if row["customer_id"] in out:
             out[row["customer_id"]].consents.append(

@@ -15,7 +15,10 @@ from patronage.catalog.models import Category, Product
 from patronage.collect.models import Event
 from patronage.customers.models import Consent, Customer
 from patronage.orders.models import Order, OrderItem
+from patronage.segments.models import Persona, PersonaMember
 from tests.segments.dataset import RAW, N
+
+PERSONAS = {1: "Young city shoppers", 2: "Lapsed bargain hunters"}  # 3: retired
 
 COMPUTED = N.replace(tzinfo=UTC)
 
@@ -82,7 +85,21 @@ def load(session: Session) -> None:
         session.add(RfmScore(**row, computed_at=COMPUTED))
     for row in RAW["scores"]:
         session.add(CustomerScore(**row, computed_at=COMPUTED, reason="test"))
+    for pid, name in PERSONAS.items():
+        session.add(Persona(id=pid, name=name, computed_at=COMPUTED))
+    session.add(Persona(id=3, name="Retired persona", active=False, computed_at=COMPUTED))
+    session.flush()
+    for row in RAW["personas"]:
+        session.add(PersonaMember(**row, computed_at=COMPUTED))
     session.flush()
     if session.get_bind().dialect.name == "postgresql":
-        for name in ("customers", "consents", "events", "categories", "products", "orders"):
+        for name in (
+            "customers",
+            "consents",
+            "events",
+            "categories",
+            "products",
+            "orders",
+            "segment_personas",
+        ):
             session.execute(text(f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), 1000)"))

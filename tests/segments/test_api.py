@@ -97,6 +97,19 @@ def test_bad_input_is_refused_precisely_and_nothing_is_saved(
         "/api/segments", json={"name": "X", "rule": DE, "colour": 1}, headers=marketer
     )
     assert unknown.status_code == 422
+    no_persona = client.post(
+        "/api/segments",
+        json={"name": "P", "rule": {"type": "persona", "personas": [4]}},
+        headers=marketer,
+    )
+    assert no_persona.status_code == 422
+    assert no_persona.json()["detail"] == [
+        {
+            "path": "$.personas[0]",
+            "problem": "persona 4 does not exist; there are no personas yet: "
+            "run `patronage segments personas refresh`",
+        }
+    ]
     # injection attempts are values like any other: stored, compared, matched by nobody
     sneaky = "DE' OR '1'='1"
     made = client.post(
@@ -162,6 +175,25 @@ def test_console_builder_preview_and_pages(
     detail = client.get(created.headers["location"])
     assert "country is &#34;DE&#34; and city is &#34;Berlin&#34;" in detail.text
     assert "p0@example.com" not in detail.text  # a marketer sees no personal data
+    # a persona row names personas by id or by name; unknown ones are refused precisely
+    persona_row = {**form, "kind": ["trait", "persona"], "subject": ["country", "Nobody, 7"]}
+    refused = client.post("/segments/preview", data=persona_row, headers=headers)
+    assert (
+        "$.conditions[1].personas[0]: a persona is named by its id (a whole number); "
+        "got &#34;Nobody&#34;"
+    ) in refused.text
+
+
+def test_builder_persona_rows() -> None:
+    from patronage.segments.builder import Row, condition
+
+    names = {"Young City Shoppers": 5}
+    row = Row(kind="persona", subject="2, young city shoppers ,")
+    assert condition(row, names) == {"type": "persona", "personas": [2, 5]}
+    assert condition(Row(kind="persona", subject="3", negate=True)) == {
+        "type": "not",
+        "condition": {"type": "persona", "personas": [3]},
+    }
 
 
 def _csrf(client: Any) -> str:

@@ -18,7 +18,8 @@ from patronage.customers.models import Customer
 from patronage.errors import ValidationFailed
 from patronage.orders.models import Order, OrderItem
 from patronage.segments import service
-from patronage.segments.models import Persona, PersonaMember, PersonaRun
+from patronage.segments.models import Persona, PersonaMember, PersonaRun, SegmentMembership
+from patronage.segments.schemas import SegmentCreate
 from tests.conftest import bearer, login
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -125,6 +126,18 @@ def test_personas_are_stored_described_valued_and_stable(shop: Session) -> None:
     assert service.persona_of(shop, 13).persona is None
     assert service.persona_of(shop, 999).persona is None
 
+    # a rule may name personas; its segment follows every refresh
+    others = [p.id for p in first.personas if p.id != young.id]
+    by_persona = service.create_segment(
+        shop,
+        SegmentCreate(name="Persona B", rule={"type": "persona", "personas": [others[0]]}),
+        "tester",
+        now=NOW,
+    )
+    named = next(p.name for p in first.personas if p.id == others[0])
+    assert (by_persona.topics, by_persona.size) == (["personas"], 4)
+    assert by_persona.text == f'persona is one of ["{named}"]'
+
     # a second run finds the same clusters: same ids, same names, no new persona
     names = {p.id: p.name for p in first.personas}
     second = service.refresh_personas(shop, NOW + timedelta(days=1), k_min=2, k_max=4)
@@ -140,6 +153,24 @@ def test_personas_are_stored_described_valued_and_stable(shop: Session) -> None:
     assert all(names[p.id] == p.name for p in third.personas)
     retired = shop.scalars(select(Persona).where(Persona.active.is_(False))).all()
     assert [(p.size, p.share) for p in retired] == [(0, 0.0)]
+    # the segment naming a persona was rebuilt from the new assignments
+    now_in = {c for c, p in _groups(shop).items() if p == others[0]}
+    assert _segment_members(shop, by_persona.id) == now_in
+    # a retired persona cannot be named any more
+    with pytest.raises(ValidationFailed) as caught:
+        service.preview(shop, {"type": "persona", "personas": [retired[0].id]}, now=NOW)
+    assert caught.value.detail[0]["path"] == "$.personas[0]"  # type: ignore[index]
+    assert f'persona {retired[0].id} "{retired[0].name}" was retired' in str(caught.value.detail)
+
+
+def _segment_members(session: Session, segment_id: int) -> set[int]:
+    return set(
+        session.scalars(
+            select(SegmentMembership.customer_id).where(
+                SegmentMembership.segment_id == segment_id, SegmentMembership.left_at.is_(None)
+            )
+        )
+    )
 
 
 def test_personas_need_features(session: Session) -> None:

@@ -142,6 +142,13 @@ CASES: list[tuple[dict[str, Any], set[int]]] = [
         },
         {1, 2, 3},
     ),
+    ({"type": "persona", "personas": [1]}, {1, 4}),  # 5 (merged away) is never counted
+    ({"type": "persona", "personas": [2, 1]}, {1, 2, 4, 7, 8}),
+    (
+        {"type": "not", "condition": {"type": "persona", "personas": [2]}},
+        {1, 3, 4, 6},
+    ),  # 3, 6: none
+    ({"type": "persona", "personas": [3]}, set()),  # retired: nobody has it
     ({"type": "not", "condition": trait("country", "eq", "DE")}, {3, 4, 6, 7, 8}),
     ({"type": "not", "condition": trait("gender", "eq", "female")}, {2, 4, 6, 7}),  # 4: unknown
     (
@@ -266,6 +273,15 @@ def test_errors_name_the_condition_and_the_problem() -> None:
             {"type": "feature", "feature": "orders", "percentile": True, "op": "eq", "value": 5},
             "a percentile is tested with gt, gte, lt or lte",
         ),
+        (
+            {"type": "persona", "personas": []},
+            "List should have at least 1 item after validation, not 0",
+        ),
+        ({"type": "persona", "personas": [0]}, "Input should be greater than or equal to 1"),
+        (
+            {"type": "persona", "personas": ["Fashion buyers"]},
+            'a persona is named by its id (a whole number); got "Fashion buyers"',
+        ),
     ],
 )
 def test_precise_problems(raw: dict[str, Any], expected: str | None) -> None:
@@ -324,6 +340,30 @@ def test_text_form() -> None:
     assert r.time_based(rule)
     assert r.segment_refs(rule) == {4}
     assert r.parse_rule(r.dump_rule(rule)) == rule
+
+
+def test_persona_condition_in_words_and_paths() -> None:
+    rule = r.parse_rule(
+        {
+            "type": "or",
+            "conditions": [
+                trait("country", "eq", "DE"),
+                {"type": "not", "condition": {"type": "persona", "personas": [2, 9]}},
+            ],
+        }
+    )
+    assert r.describe(rule, {}, {2: "Fashion buyers"}) == (
+        'country is "DE" or not persona is one of ["Fashion buyers", #9]'
+    )
+    assert r.topics(rule) == {"profile", "personas"}
+    assert not r.time_based(rule)
+    assert [path for path, n in r.with_paths(rule) if isinstance(n, r.InPersona)] == [
+        "$.conditions[1].condition"
+    ]
+    assert r.dump_rule(rule)["conditions"][1]["condition"] == {
+        "type": "persona",
+        "personas": [2, 9],
+    }
 
 
 # -- fuzzing ---------------------------------------------------------------------------------------
@@ -450,6 +490,10 @@ def _leaf() -> st.SearchStrategy[dict[str, Any]]:
             lambda reasons, days: {"type": "visit", "reasons": reasons, "within_days": days},
             st.lists(st.sampled_from(r.VISIT_REASONS), min_size=1, max_size=3, unique=True),
             st.sampled_from([None, 7, 30]),
+        ),
+        st.builds(
+            lambda ids: {"type": "persona", "personas": ids},
+            st.lists(st.integers(1, 3), min_size=1, max_size=2),
         ),
         st.builds(
             lambda p, g: {"type": "consent", "purpose": p, "granted": g},

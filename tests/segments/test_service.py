@@ -180,7 +180,46 @@ RULES: list[dict[str, Any]] = [
     },
     {"type": "score", "score": "churn_risk", "op": "lt", "value": 0.5},
     {"type": "visit", "reasons": ["email", "organic_search"], "within_days": 30},
+    {"type": "persona", "personas": [1]},
 ]
+
+
+def test_persona_conditions_are_checked_against_the_personas(shop: Session) -> None:
+    sid = create(shop, "City shoppers", {"type": "persona", "personas": [1]})
+    assert members(shop, sid) == {1, 4}
+    assert service.get_segment(shop, sid).text == 'persona is one of ["Young city shoppers"]'
+    choices = 'the personas are: 1 "Young city shoppers", 2 "Lapsed bargain hunters"'
+    bad = {
+        "type": "and",
+        "conditions": [
+            DE,
+            {"type": "not", "condition": {"type": "persona", "personas": [2, 7, 3]}},
+        ],
+    }
+    with pytest.raises(ValidationFailed) as caught:
+        create(shop, "Bad", bad)
+    assert caught.value.detail == [
+        {
+            "path": "$.conditions[1].condition.personas[1]",
+            "problem": f"persona 7 does not exist; {choices}",
+        },
+        {
+            "path": "$.conditions[1].condition.personas[2]",
+            "problem": 'persona 3 "Retired persona" was retired by a later clustering '
+            f"(it has no customers); {choices}",
+        },
+    ]
+    with pytest.raises(ValidationFailed):
+        service.preview(shop, bad, now=NOW)
+    with pytest.raises(ValidationFailed):
+        service.update_segment(shop, sid, SegmentUpdate(rule=bad), "tester", now=NOW)
+    assert [s.name for s in service.list_segments(shop)] == ["City shoppers"]  # nothing saved
+    found = service.preview(shop, {"type": "persona", "personas": [2]}, now=NOW)
+    assert (found.count, found.sample, found.text) == (
+        3,
+        [2, 7, 8],
+        'persona is one of ["Lapsed bargain hunters"]',
+    )
 
 
 def test_per_customer_refresh_agrees_with_the_full_rebuild(shop: Session) -> None:

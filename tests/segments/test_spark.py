@@ -68,7 +68,8 @@ DEMO_NOW = datetime(2026, 7, 1, tzinfo=UTC)  # the day after the demo shop's las
 
 
 def _demo_rules(top_category: int) -> dict[str, dict[str, Any]]:
-    """One segment per kind of condition, and combinations; each matches some of the 300."""
+    """One segment per kind of condition (personas apart), and combinations; each matches
+    some of the 300."""
     shoes = {"property": "category", "op": "in", "value": ["Skincare", "Kitchen"]}
     pricey = {"property": "price", "op": "gte", "value": 20}
     return {
@@ -120,6 +121,8 @@ def test_demo_shop_spark_equals_duckdb(database: str, backend: str, monkeypatch:
     with db.transaction() as s:
         analytics_service.refresh_customer_analytics(s, DEMO_NOW)
     with db.transaction() as s:
+        personas = service.refresh_personas(s, DEMO_NOW).personas
+    with db.transaction() as s:
         top = s.execute(
             text(
                 "SELECT p.category_id FROM order_items i JOIN products p ON p.id = i.product_id "
@@ -127,7 +130,9 @@ def test_demo_shop_spark_equals_duckdb(database: str, backend: str, monkeypatch:
             )
         ).scalar_one()
         ids = {}
-        for name, rule in _demo_rules(top).items():
+        rules = _demo_rules(top)
+        rules["persona"] = {"type": "persona", "personas": [p.id for p in personas[:2]]}
+        for name, rule in rules.items():
             created = service.create_segment(
                 s, SegmentCreate(name=name, rule=rule), "test", evaluate_now=False
             )

@@ -9,7 +9,7 @@ rows. Whatever comes out is validated by `rules.parse_rule`, like any other rule
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +27,7 @@ KINDS = (
     ("spent", "Spent (minor units)"),
     ("consent", "Consent granted"),
     ("segment", "Member of segment"),
+    ("persona", "Persona is one of"),
 )
 OPS = ("eq", "ne", "lt", "lte", "gt", "gte", "between", "in", "not_in", "is_set", "is_not_set",
        "contains", "starts_with", "ends_with")  # fmt: skip
@@ -64,7 +65,17 @@ def _int(text: str) -> Any:
         return text.strip() or None
 
 
-def condition(row: Row) -> dict[str, Any]:
+def _persona(text: str, personas: Mapping[str, int]) -> Any:
+    """A persona id from its id or its name (any case); what is neither stays as typed, and
+    validation says what is wrong with it."""
+    text = text.strip()
+    if text.isdigit():
+        return int(text)
+    return personas.get(text.casefold(), text)
+
+
+def condition(row: Row, personas: Mapping[str, int] | None = None) -> dict[str, Any]:
+    """The condition of one row; `personas` maps persona names (case-folded) to ids."""
     days = _int(row.days) if row.days.strip() else None
     value: Any
     if row.op in {"in", "not_in", "between"}:
@@ -104,6 +115,12 @@ def condition(row: Row) -> dict[str, Any]:
         out = {"type": "consent", "purpose": row.subject, "granted": granted}
     elif kind == "segment":
         out = {"type": "segment", "segment_id": _int(row.subject)}
+    elif kind == "persona":
+        named = {k.casefold(): v for k, v in (personas or {}).items()}
+        out = {
+            "type": "persona",
+            "personas": [_persona(p, named) for p in row.subject.split(",") if p.strip()],
+        }
     else:
         out = {"type": kind}
     if value is None and "value" in out:
@@ -111,11 +128,17 @@ def condition(row: Row) -> dict[str, Any]:
     return {"type": "not", "condition": out} if row.negate else out
 
 
-def rule_from_form(rows: Sequence[Row], combine: str, advanced: str) -> dict[str, Any] | str:
-    """The rule document (or, from the advanced box, its JSON text for parse_rule)."""
+def rule_from_form(
+    rows: Sequence[Row],
+    combine: str,
+    advanced: str,
+    personas: Mapping[str, int] | None = None,
+) -> dict[str, Any] | str:
+    """The rule document (or, from the advanced box, its JSON text for parse_rule);
+    `personas` (name -> id) lets a persona row name personas by name."""
     if advanced.strip():
         return advanced
-    conditions = [condition(row) for row in rows[:MAX_ROWS]]
+    conditions = [condition(row, personas) for row in rows[:MAX_ROWS]]
     if len(conditions) == 1:
         return conditions[0]
     return {"type": "or" if combine == "or" else "and", "conditions": conditions}

@@ -72,6 +72,8 @@ TABLES: dict[str, dict[str, str]] = {
         "customer_id": "int64",
         **{s: "float64" for s in r.SCORES if not s.startswith("rfm_")},
     },
+    # each customer's persona in the latest clustering (segment_persona_members)
+    "personas": {"customer_id": "int64", "persona_id": "int64"},
     "clock": {"now": "timestamp"},
 }
 
@@ -316,6 +318,10 @@ class Compiler:
                 # the default holds unless the latest record says otherwise
                 return ~c.id.isin(latest.filter(latest.granted != node.granted).customer_id)
             return c.id.isin(latest.filter(latest.granted == node.granted).customer_id)
+        if isinstance(node, r.InPersona):
+            p = self.t["personas"]
+            wanted = self._p(list(node.personas), dt.Array(dt.int64))
+            return c.id.isin(p.filter(wanted.contains(p.persona_id)).customer_id)
         if isinstance(node, r.Visit):
             v = self.t["visits"]
             if node.within_days is not None:

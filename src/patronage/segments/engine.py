@@ -58,6 +58,7 @@ STORE_NAMES = {
     "rfm": "analytics_rfm",
     "scores": "analytics_customer_scores",
     "visits": "events",
+    "personas": "segment_persona_members",
 }
 _SQL_TYPES: dict[str, Any] = {
     "int64": BigInteger(),
@@ -123,6 +124,8 @@ def needs(rule_set: Iterable[r.Node]) -> tuple[set[str], set[str]]:
                 tables.add("consents")
             elif isinstance(n, r.Visit):
                 tables.add("visits")
+            elif isinstance(n, r.InPersona):
+                tables.add("personas")
     return tables, names
 
 
@@ -439,6 +442,13 @@ def load_facts(
                 select(*(t.c[k] for k in keys)).where(t.c.customer_id.in_(chunk))
             ):
                 setattr(out[row[0]], name, dict(zip(keys, row, strict=True)))
+    if "personas" in tables:
+        t = clause("personas")
+        for chunk in _chunks(ids):
+            for cid, persona in session.execute(
+                select(t.c.customer_id, t.c.persona_id).where(t.c.customer_id.in_(chunk))
+            ):
+                out[cid].persona = persona
     if "consents" in tables:
         t = clause("consents")
         for chunk in _chunks(ids):

@@ -41,6 +41,7 @@ class Facts:
     orders: list[tuple[datetime, int, str, frozenset[int]]] = field(default_factory=list)
     # (timestamp, reason) of page views
     visits: list[tuple[datetime, str]] = field(default_factory=list)
+    persona: int | None = None  # persona id in the latest clustering
 
 
 Predicate = Callable[[Facts], bool]
@@ -252,6 +253,9 @@ class LocalCompiler:
                 return (latest[2] if latest is not None else default) == granted
 
             return consent
+        if isinstance(node, r.InPersona):
+            personas = frozenset(node.personas)
+            return lambda x: x.persona in personas
         if isinstance(node, r.Visit):
             vi = node
             wanted_reasons = set(vi.reasons)

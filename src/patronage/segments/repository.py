@@ -9,7 +9,12 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from patronage.segments.models import Segment, SegmentMembership, SegmentMembershipEvent
+from patronage.segments.models import (
+    Persona,
+    Segment,
+    SegmentMembership,
+    SegmentMembershipEvent,
+)
 
 CHUNK = 900
 
@@ -21,6 +26,16 @@ def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
 
 def all_segments(session: Session) -> list[Segment]:
     return list(session.scalars(select(Segment).order_by(Segment.family, Segment.name)))
+
+
+def personas(session: Session) -> list[tuple[int, str, bool]]:
+    """(id, name, active) of every persona, active ones first, largest first."""
+    rows = session.execute(
+        select(Persona.id, Persona.name, Persona.active).order_by(
+            Persona.active.desc(), Persona.size.desc(), Persona.id
+        )
+    )
+    return [(int(i), str(n), bool(a)) for i, n, a in rows]
 
 
 def get(session: Session, segment_id: int) -> Segment | None:

@@ -19,7 +19,15 @@ from collections.abc import Iterator
 from datetime import date
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
 
 from patronage.customers.consent import Purpose
 from patronage.errors import ValidationFailed
@@ -402,6 +410,24 @@ class InSegment(_Strict):
     segment_id: int = Field(ge=1, le=2**63 - 1)
 
 
+def _persona_id(value: Any) -> Any:
+    if isinstance(value, str | bool) or (isinstance(value, float) and not value.is_integer()):
+        shown = json.dumps(value, ensure_ascii=False)[: MAX_TEXT + 2]
+        raise ValueError(f"a persona is named by its id (a whole number); got {shown}")
+    return value
+
+
+class InPersona(_Strict):
+    """The customer's persona in the latest clustering is one of `personas` (persona ids:
+    they survive refreshes). The ids are checked against the stored personas when a rule is
+    saved or previewed (segments.service)."""
+
+    type: Literal["persona"]
+    personas: list[Annotated[int, BeforeValidator(_persona_id), Field(ge=1, le=2**63 - 1)]] = Field(
+        min_length=1, max_length=MAX_VALUES
+    )
+
+
 class And(_Strict):
     type: Literal["and"]
     conditions: list[Node] = Field(min_length=1)
@@ -431,11 +457,22 @@ Node = Annotated[
     | Spent
     | Consent
     | Visit
-    | InSegment,
+    | InSegment
+    | InPersona,
     Field(discriminator="type"),
 ]
 Leaf = (
-    Trait | Feature | Score | Rfm | Event | NotDone | BoughtCategory | Spent | Consent | InSegment
+    Trait
+    | Feature
+    | Score
+    | Rfm
+    | Event
+    | NotDone
+    | BoughtCategory
+    | Spent
+    | Consent
+    | InSegment
+    | InPersona
 )
 TYPES = (
     "and",
@@ -452,6 +489,7 @@ TYPES = (
     "consent",
     "visit",
     "segment",
+    "persona",
 )
 And.model_rebuild()
 Or.model_rebuild()
@@ -552,6 +590,21 @@ def segment_refs(rule: Node) -> set[int]:
     return {n.segment_id for n in walk(rule) if isinstance(n, InSegment)}
 
 
+def with_paths(rule: Node) -> Iterator[tuple[str, Node]]:
+    """Every node of the tree with its path (`$.conditions[2].condition`), parents first."""
+    stack: list[tuple[str, Node]] = [("$", rule)]
+    while stack:
+        path, node = stack.pop()
+        yield path, node
+        if isinstance(node, And | Or):
+            stack.extend(
+                (f"{path}.conditions[{i}]", c)
+                for i, c in reversed(list(enumerate(node.conditions)))
+            )
+        elif isinstance(node, Not):
+            stack.append((f"{path}.condition", node.condition))
+
+
 def topics(rule: Node) -> set[str]:
     """What changes can alter the rule's answer for a customer (segment refs not followed):
     `profile` (traits, consent), `event:<name>`, `orders`, `analytics`."""
@@ -567,6 +620,8 @@ def topics(rule: Node) -> set[str]:
             found.add("orders")
         elif isinstance(n, Feature | Score | Rfm):
             found.add("analytics")
+        elif isinstance(n, InPersona):
+            found.add("personas")
     return found
 
 
@@ -629,9 +684,13 @@ def _filters(where: list[PropertyFilter]) -> str:
     return " where " + " and ".join(_compare(f.property, f.op, f.value) for f in where)
 
 
-def describe(rule: Node, names: dict[int, str] | None = None) -> str:
-    """The rule in words, e.g. `country is "DE" and (RFM segment is one of [...] or ...)`."""
+def describe(
+    rule: Node, names: dict[int, str] | None = None, personas: dict[int, str] | None = None
+) -> str:
+    """The rule in words, e.g. `country is "DE" and (RFM segment is one of [...] or ...)`;
+    `names` and `personas` name the segments and personas referred to by id."""
     names = names or {}
+    persona_names = personas or {}
 
     def text(node: Node, nested: bool) -> str:
         if isinstance(node, And | Or):
@@ -674,6 +733,12 @@ def describe(rule: Node, names: dict[int, str] | None = None) -> str:
             return f"{'consents' if node.granted else 'does not consent'} to {node.purpose.value}"
         if isinstance(node, Visit):
             return f"came for {_value(list(node.reasons))}{_window(node.within_days)}"
+        if isinstance(node, InPersona):
+            labels = [
+                json.dumps(persona_names[p], ensure_ascii=False) if p in persona_names else f"#{p}"
+                for p in node.personas
+            ]
+            return f"persona is one of [{', '.join(labels)}]"
         assert isinstance(node, InSegment)
         label = names.get(node.segment_id)
         return f"in segment {_value(label)}" if label else f"in segment #{node.segment_id}"

@@ -201,11 +201,69 @@ def _check_references(cat: _Catalogue, rule: r.Node, segment_id: int | None) -> 
         stack.extend((nxt, [*path, nxt]) for nxt in sorted(graph.get(node, ())))
 
 
+def _check_personas(session: Session, rule: r.Node) -> None:
+    """Every persona a condition names exists and is active (in the latest clustering);
+    every problem is reported, by the path of its value."""
+    conditions = [(p, n) for p, n in r.with_paths(rule) if isinstance(n, r.InPersona)]
+    if not conditions:
+        return
+    known = {pid: (name, active) for pid, name, active in repo.personas(session)}
+    active = [f'{pid} "{name}"' for pid, (name, on) in known.items() if on]
+    choices = (
+        f"the personas are: {', '.join(active)}"
+        if active
+        else ("there are no personas yet: run `patronage segments personas refresh`")
+    )
+    problems = []
+    for path, node in conditions:
+        assert isinstance(node, r.InPersona)
+        for i, pid in enumerate(node.personas):
+            where = f"{path}.personas[{i}]"
+            if pid not in known:
+                problems.append(
+                    {"path": where, "problem": f"persona {pid} does not exist; {choices}"}
+                )
+            elif not known[pid][1]:
+                problems.append(
+                    {
+                        "path": where,
+                        "problem": f'persona {pid} "{known[pid][0]}" was retired by a later '
+                        f"clustering (it has no customers); {choices}",
+                    }
+                )
+    if problems:
+        raise ValidationFailed(problems)
+
+
+def _check(session: Session, cat: _Catalogue, rule: r.Node, segment_id: int | None) -> None:
+    _check_references(cat, rule, segment_id)
+    _check_personas(session, rule)
+
+
 def _names(cat: _Catalogue) -> dict[int, str]:
     return {sid: s.name for sid, s in cat.segments.items()}
 
 
-def to_read(segment: Segment, cat: _Catalogue | None = None) -> SegmentRead:
+def persona_names(session: Session) -> dict[int, str]:
+    """Every persona's name by id (retired ones too: old rules may name them)."""
+    return {pid: name for pid, name, _ in repo.personas(session)}
+
+
+def persona_choices(session: Session) -> list[tuple[int, str]]:
+    """(id, name) of the active personas, largest first: what a rule may name."""
+    return [(pid, name) for pid, name, active in repo.personas(session) if active]
+
+
+def _describe(session: Session, rule: r.Node, cat: _Catalogue | None) -> str:
+    personas = (
+        persona_names(session) if any(isinstance(n, r.InPersona) for n in r.walk(rule)) else {}
+    )
+    return r.describe(rule, _names(cat) if cat is not None else {}, personas)
+
+
+def to_read(
+    segment: Segment, cat: _Catalogue | None = None, personas: dict[int, str] | None = None
+) -> SegmentRead:
     rule = _rule_of(segment)
     names = _names(cat) if cat is not None else {}
     return SegmentRead(
@@ -215,7 +273,7 @@ def to_read(segment: Segment, cat: _Catalogue | None = None) -> SegmentRead:
         family=segment.family,
         builtin=segment.builtin,
         rule=segment.rule,
-        text=r.describe(rule, names),
+        text=r.describe(rule, names, personas),
         size=segment.size,
         evaluated_at=segment.evaluated_at,
         time_based=segment.time_based,
@@ -232,7 +290,8 @@ def to_read(segment: Segment, cat: _Catalogue | None = None) -> SegmentRead:
 
 def list_segments(session: Session) -> list[SegmentRead]:
     cat = _catalogue(session)
-    return [to_read(s, cat) for s in cat.segments.values()]
+    personas = persona_names(session)
+    return [to_read(s, cat, personas) for s in cat.segments.values()]
 
 
 def _get(session: Session, segment_id: int) -> Segment:
@@ -243,7 +302,7 @@ def _get(session: Session, segment_id: int) -> Segment:
 
 
 def get_segment(session: Session, segment_id: int) -> SegmentRead:
-    return to_read(_get(session, segment_id), _catalogue(session))
+    return to_read(_get(session, segment_id), _catalogue(session), persona_names(session))
 
 
 def _unique_name(session: Session, name: str, segment_id: int | None) -> None:
@@ -263,7 +322,7 @@ def create_segment(
 ) -> SegmentRead:
     rule = r.parse_rule(data.rule)
     cat = _catalogue(session)
-    _check_references(cat, rule, None)
+    _check(session, cat, rule, None)
     _unique_name(session, data.name, None)
     stamp = utcnow()
     segment = repo.add(
@@ -303,7 +362,7 @@ def update_segment(
     if data.rule is not None:
         rule = r.parse_rule(data.rule)
         cat = _catalogue(session)
-        _check_references(cat, rule, segment.id)
+        _check(session, cat, rule, segment.id)
         dumped = r.dump_rule(rule)
         changed_rule = dumped != segment.rule
         segment.rule = dumped
@@ -360,7 +419,7 @@ def preview(session: Session, raw_rule: Any, now: datetime | None = None) -> Pre
     now = (now or utcnow()).astimezone(UTC)
     rule = r.parse_rule(raw_rule)
     cat = _catalogue(session)
-    _check_references(cat, rule, None)
+    _check(session, cat, rule, None)
     eng = engine.engine_class().from_store(session, cat.closure(rule), now)
     try:
         compiler = eng.compiler(cat.lookup, engine.store_percentiles(session))
@@ -372,7 +431,7 @@ def preview(session: Session, raw_rule: Any, now: datetime | None = None) -> Pre
         count=len(members),
         customers=total,
         sample=members[:SAMPLE],
-        text=r.describe(rule, _names(cat)),
+        text=_describe(session, rule, cat),
         warnings=_warnings(len(members), total),
         duration_ms=round((time.perf_counter() - started) * 1000),
     )
@@ -793,6 +852,7 @@ def trends(session: Session, days: int = 7) -> dict[int, tuple[int, int]]:
 
 # -- personas and next category (segments/insights.py) -----------------------------------------
 # isort: split
+from patronage.segments import insights as _insights  # noqa: E402
 from patronage.segments.insights import evaluate_next_category as evaluate_next_category  # noqa: E402
 from patronage.segments.insights import latest_evaluation as latest_evaluation  # noqa: E402
 from patronage.segments.insights import latest_prediction as latest_prediction  # noqa: E402
@@ -800,4 +860,24 @@ from patronage.segments.insights import next_categories_of as next_categories_of
 from patronage.segments.insights import persona_of as persona_of  # noqa: E402
 from patronage.segments.insights import personas_overview as personas_overview  # noqa: E402
 from patronage.segments.insights import refresh_next_categories as refresh_next_categories  # noqa: E402
-from patronage.segments.insights import refresh_personas as refresh_personas  # noqa: E402
+from patronage.segments.schemas import PersonasRead  # noqa: E402
+
+
+def refresh_personas(
+    session: Session,
+    now: datetime | None = None,
+    *,
+    k_min: int = 3,
+    k_max: int = 8,
+    random_state: int = 0,
+    progress: Callable[[str], None] | None = None,
+) -> PersonasRead:
+    """Re-cluster the personas (insights.refresh_personas), then rebuild the segments whose
+    rules name a persona: their members follow the new assignments at once."""
+    result = _insights.refresh_personas(
+        session, now, k_min=k_min, k_max=k_max, random_state=random_state, progress=progress
+    )
+    if progress:
+        progress("segments naming personas")
+    evaluate(session, now=now, only=lambda s: "personas" in (s.topics or ()))
+    return result

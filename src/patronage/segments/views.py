@@ -26,8 +26,9 @@ router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 50
 
 
-def _builder_context(**extra: Any) -> dict[str, Any]:
+def _builder_context(session: Session | None = None, **extra: Any) -> dict[str, Any]:
     return {
+        "personas": service.persona_choices(session) if session is not None else [],
         "kinds": builder.KINDS,
         "ops": builder.OPS,
         "families": FAMILIES,
@@ -64,8 +65,9 @@ def page(
 def new(
     request: Request,
     principal: Principal = require(Permission.SEGMENTS_WRITE),
+    session: Session = SessionDep,
 ) -> HTMLResponse:
-    context = _builder_context(rows=[builder.Row()], form={}, problems=[])
+    context = _builder_context(session, rows=[builder.Row()], form={}, problems=[])
     return render(request, "segments/new.html", context)
 
 
@@ -74,8 +76,12 @@ def builder_row(
     request: Request,
     principal: Principal = require(Permission.SEGMENTS_WRITE),
 ) -> HTMLResponse:
-    """HTMX: one more condition row."""
+    """HTMX: one more condition row (the page's datalist holds the subjects)."""
     return render(request, "segments/_row.html", _builder_context(row=builder.Row()))
+
+
+def _persona_ids(session: Session) -> dict[str, int]:
+    return {name: pid for pid, name in service.persona_choices(session)}
 
 
 @router.post("/segments/preview")
@@ -90,6 +96,7 @@ async def preview(
         builder.rows_from_form(form),
         str(form.get("combine", "and")),
         str(form.get("rule_json", "")),
+        _persona_ids(session),
     )
     try:
         result = service.preview(session, raw)
@@ -107,7 +114,7 @@ async def create(
     form = await request.form()
     rows = builder.rows_from_form(form)
     raw = builder.rule_from_form(
-        rows, str(form.get("combine", "and")), str(form.get("rule_json", ""))
+        rows, str(form.get("combine", "and")), str(form.get("rule_json", "")), _persona_ids(session)
     )
     try:
         rule = r.dump_rule(r.parse_rule(raw))
@@ -121,7 +128,9 @@ async def create(
         created = service.create_segment(session, data, principal.username)
     except (AppError, ValueError) as exc:
         problems = _problems(exc) if isinstance(exc, AppError) else [_pydantic(exc)]
-        context = _builder_context(rows=rows or [builder.Row()], form=form, problems=problems)
+        context = _builder_context(
+            session, rows=rows or [builder.Row()], form=form, problems=problems
+        )
         return render(request, "segments/new.html", context, 422)
     return RedirectResponse(f"/segments/{created.id}", status_code=303)
 
@@ -248,7 +257,7 @@ def edit(
 ) -> HTMLResponse:
     segment = service.get_segment(session, segment_id)
     context = _builder_context(
-        s=segment, rule_json=builder.pretty(segment.rule), problems=[], form={}
+        session, s=segment, rule_json=builder.pretty(segment.rule), problems=[], form={}
     )
     return render(request, "segments/edit.html", context)
 
@@ -273,7 +282,7 @@ async def save(
         service.update_segment(session, segment_id, data, principal.username)
     except (AppError, ValueError) as exc:
         problems = _problems(exc) if isinstance(exc, AppError) else [_pydantic(exc)]
-        context = _builder_context(s=segment, rule_json=text, problems=problems, form=form)
+        context = _builder_context(session, s=segment, rule_json=text, problems=problems, form=form)
         return render(request, "segments/edit.html", context, 422)
     return RedirectResponse(f"/segments/{segment_id}", status_code=303)
 
