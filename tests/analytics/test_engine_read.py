@@ -1,16 +1,20 @@
-"""The SQLite reader of the DuckDB engine: text spelled by SQLite as CSV, parsed by Arrow.
+"""The SQLite readers of the DuckDB engine: ADBC on connections of its own (the file as last
+committed), and text spelled by SQLite as CSV on the session's connection, parsed by Arrow.
 
-Values that CSV could garble (quotes, commas, newlines, the text 'NULL', empty text, NULL,
-timestamps with and without fractions, sparse rowids across blocks) come back exactly.
+Both return the same tables. Values that CSV could garble or ADBC could mistype (quotes, commas,
+newlines, the text 'NULL', empty text, NULL — also first in a block —, timestamps with and
+without fractions, sparse rowids across blocks) come back exactly.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from patronage.analytics import engine, features, rfm
@@ -24,15 +28,28 @@ name TEXT, "timestamp" DATETIME, context JSON, properties JSON)"""
 TRICKY = ["it's", 'say "hi"', "a,b", "two\nlines", "NULL", "", "é ü 東京", "'", "''", None]
 
 
-def _read(raw: sqlite3.Connection, name: str) -> list[dict[str, object]]:
+READERS = ["csv", "adbc"]
+
+
+def _read(raw: sqlite3.Connection, name: str, reader: str) -> list[dict[str, object]]:
+    raw.commit()
+    if reader == "adbc":
+        path = engine._sqlite_file(raw)
+        assert path is not None
+        table = engine._read_sqlite_adbc(path, raw, None, (name,))[name]
+        return table.to_pylist()  # type: ignore[no-any-return]
     with ThreadPoolExecutor(max_workers=1) as pool:
         rows: list[dict[str, object]] = engine._read_sqlite_table(raw, name, pool).to_pylist()
         return rows
 
 
-def test_orders_come_back_exactly(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("reader", READERS)
+def test_orders_come_back_exactly(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, reader: str
+) -> None:
     monkeypatch.setattr(engine, "SQLITE_ROWS", 3)  # several blocks
-    raw = sqlite3.connect(":memory:")
+    monkeypatch.setattr(engine, "ADBC_ROWS", 3)
+    raw = sqlite3.connect(tmp_path / "store.db")
     raw.execute(ORDERS)
     rows = []
     for i, text in enumerate(TRICKY):
@@ -52,7 +69,7 @@ def test_orders_come_back_exactly(monkeypatch: pytest.MonkeyPatch) -> None:
             )
         )
     raw.executemany("INSERT INTO orders VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
-    got = _read(raw, "orders")
+    got = _read(raw, "orders", reader)
     placed = features.to_us(features.EPOCH.replace(year=2025, month=6, day=15, hour=12)) + 500_000
     assert got == [
         {
@@ -72,8 +89,9 @@ def test_orders_come_back_exactly(monkeypatch: pytest.MonkeyPatch) -> None:
     ]
 
 
-def test_events_visitor_device_and_list_id() -> None:
-    raw = sqlite3.connect(":memory:")
+@pytest.mark.parametrize("reader", READERS)
+def test_events_visitor_device_and_list_id(tmp_path: Path, reader: str) -> None:
+    raw = sqlite3.connect(tmp_path / "store.db")
     raw.execute(EVENTS)
     raw.executemany(
         "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -108,7 +126,7 @@ def test_events_visitor_device_and_list_id() -> None:
         ],
     )
     day = features.to_us(features.EPOCH.replace(year=2025))
-    assert _read(raw, "events") == [
+    assert _read(raw, "events", reader) == [
         {
             "customer_id": 7,
             "visitor": "7",
@@ -137,13 +155,39 @@ def test_events_visitor_device_and_list_id() -> None:
     ]
 
 
-def test_empty_table_has_the_schema() -> None:
-    raw = sqlite3.connect(":memory:")
+def test_empty_table_has_the_schema(tmp_path: Path) -> None:
+    raw = sqlite3.connect(tmp_path / "store.db")
     raw.execute(ORDERS)
+    raw.commit()
     with ThreadPoolExecutor(max_workers=1) as pool:
         table = engine._read_sqlite_table(raw, "orders", pool)
     assert table.num_rows == 0
     assert table.schema == engine._arrow_schema("orders")
+    table = engine._read_sqlite_adbc(str(tmp_path / "store.db"), raw, None, ("orders",))["orders"]
+    assert table.num_rows == 0
+    assert table.schema == engine._arrow_schema("orders")
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_the_session_sees_its_own_uncommitted_rows(session: Session, backend: str) -> None:
+    """Nothing uncommitted: ADBC reads the file; after a write in the session, the session's
+    own connection is read (ADBC's connections would not see the row)."""
+    from tests.analytics.test_features import build
+
+    build(session)
+    session.commit()
+
+    def totals() -> list[int]:
+        totals: list[int] = engine.read_arrow(session)["orders"]["total_minor"].to_pylist()
+        return totals
+
+    before = totals()
+    session.execute(sa.text("UPDATE orders SET total_minor = total_minor + 1"))
+    raw = session.connection().connection.driver_connection
+    assert raw.in_transaction
+    assert totals() == [t + 1 for t in before]
+    session.rollback()
+    assert totals() == before
 
 
 def test_half_even_division_matches_the_scalar_one() -> None:
