@@ -6,8 +6,10 @@ processor is called directly, so every step can be looked at.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -81,8 +83,23 @@ def test_the_landed_payload_is_sealed(client: Any, background: None) -> None:
         "traits": {"email": "sealed.person@example.com"},
     }
     assert client.post("/v1/identify", json=message, headers=basic(new_source())).status_code == 200
-    ((payload,),) = landing_rows("SELECT payload FROM event_landing")
+    ((payload,),) = landing_rows("SELECT payload FROM landed_batches")
     assert "sealed.person" not in payload and "u-sealed" not in payload
+
+
+def test_a_batch_lands_as_one_row(client: Any, background: None) -> None:
+    body = batch_of(3)
+    assert client.post("/v1/batch", json=body, headers=basic(new_source())).status_code == 200
+    ((digest, messages, done, payload, at),) = landing_rows(
+        "SELECT digest, messages, done, payload, received_at FROM landed_batches"
+    )
+    assert (messages, done) == (3, 0)
+    ids = [m["messageId"] for m in body["batch"]]
+    assert digest == hashlib.sha256("\n".join(ids).encode()).hexdigest()
+    opened = landing.decode(digest, datetime.fromisoformat(str(at)), payload)
+    assert [(m.message_id, m.name, m.properties) for m in opened] == [
+        (ids[i], "Product Viewed", {"n": i}) for i in range(3)
+    ]
 
 
 def test_a_retried_batch_lands_once_and_is_stored_once(client: Any, background: None) -> None:
@@ -154,8 +171,45 @@ def test_a_message_that_fails_is_set_aside_and_the_rest_go_on(
     monkeypatch.setattr(ingest, "ingest", fragile)
     assert processor.drain_once() == 3  # two processed one by one, one set aside
     assert counts() == (2, 0, 1)
-    failed = landing_rows("SELECT message_id, failed FROM event_landing")
-    assert [tuple(r) for r in failed] == [(poison, "processing failed: RuntimeError")]
+    ((digest, messages, failed, payload, at),) = landing_rows(
+        "SELECT digest, messages, failed, payload, received_at FROM landed_batches"
+    )
+    assert (messages, failed) == (1, "processing failed: RuntimeError")
+    (kept,) = landing.decode(digest, datetime.fromisoformat(str(at)), payload)
+    assert kept.message_id == poison
+
+
+def test_a_batch_that_failed_half_way_goes_on_where_it_stopped(
+    client: Any, background: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One message a transaction: a crash after the first leaves the row with done = 1; the
+    next run starts at the second."""
+    h = basic(new_source())
+    body = batch_of(3)
+    assert client.post("/v1/batch", json=body, headers=h).status_code == 200
+    real = ingest.ingest
+    calls: list[int] = []
+
+    class Crash(BaseException):  # not an Exception: nothing sets it aside (a kill -9 alike)
+        pass
+
+    def crashing(session: Any, source: Any, messages: list[Any], received_at: Any) -> Any:
+        calls.append(len(messages))
+        if len(messages) > 1:
+            raise RuntimeError("the micro-batch fails")
+        if len(calls) == 3:
+            raise Crash
+        return real(session, source, messages, received_at)
+
+    monkeypatch.setattr(ingest, "ingest", crashing)
+    with pytest.raises(Crash):
+        processor.drain_once()
+    assert calls == [3, 1, 1]
+    assert counts() == (1, 2, 0)
+    assert [tuple(r) for r in landing_rows("SELECT messages, done FROM landed_batches")] == [(3, 1)]
+    monkeypatch.setattr(ingest, "ingest", real)
+    assert processor.drain() == 2
+    assert counts() == (3, 0, 0)
 
 
 def test_inline_processing_answers_after_the_events_are_stored(client: Any) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, String, Text
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from patronage.db import Base, BigId, Json, UTCDateTime
@@ -37,19 +37,28 @@ class Event(Base):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class LandedMessage(Base):
-    """A message the tracking API accepted: committed before the answer, waiting for the
-    processor (identity, consent, events, effects), deleted in the transaction that processes
-    it. `payload` is the validated, normalised message as JSON; `failed` says why processing
-    it failed on its own (it is then set aside, never retried in a loop)."""
+class LandedBatch(Base):
+    """What one call of the tracking API accepted: committed before the answer, waiting for
+    the processor (identity, consent, events, effects), deleted in the transaction that
+    processes it (docs/adr/0004-ingest-landing.md). One row a request, not a message: the
+    request's cost is then one sealed payload and one row whatever the batch's size.
 
-    __tablename__ = "event_landing"
+    `payload`: the validated, normalised messages as a JSON array, sealed. `digest`: of the
+    message ids, so that a retried request lands nothing twice (a row carried over from
+    version 0008: `event_landing:` and its message id). `done`: how many of the
+    messages are processed already (a batch whose processing failed goes on one message at a
+    time). `failed`: why a message failed on its own; it is then kept in a row of its own
+    (`messages` 1), set aside, never retried in a loop."""
+
+    __tablename__ = "landed_batches"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    message_id: Mapped[str] = mapped_column(String(128), unique=True)
+    digest: Mapped[str] = mapped_column(String(160), unique=True)
     source_id: Mapped[int | None] = mapped_column(BigId)
     source_name: Mapped[str] = mapped_column(String(128))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    messages: Mapped[int] = mapped_column(Integer)
+    done: Mapped[int] = mapped_column(Integer, default=0)
     payload: Mapped[str] = mapped_column(Text)
     failed: Mapped[str | None] = mapped_column(String(200))
 

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Row, delete, func, select, text, update
 from sqlalchemy.orm import Session
 
-from patronage.collect.models import Event, LandedMessage
+from patronage.collect.models import Event, LandedBatch
 
 COLUMNS = (
     "message_id",
@@ -159,87 +159,107 @@ def events_after(
 
 # -- the landing table: what the tracking API accepted, waiting for the processor -----------
 
-LandingRow = tuple[str, int | None, str, datetime, str]  # message_id, source, name, at, payload
-_LANDING_COLUMNS = "message_id, source_id, source_name, received_at, payload"
-_SQLITE_LAND = (
-    f"INSERT INTO event_landing ({_LANDING_COLUMNS}) VALUES (?, ?, ?, ?, ?) "  # noqa: S608
-    "ON CONFLICT (message_id) DO NOTHING"
-)
-_PG_LAND = (
-    f"INSERT INTO event_landing ({_LANDING_COLUMNS}) "  # noqa: S608 (no user text in the SQL)
-    "SELECT * FROM unnest(%b::text[], %b::bigint[], %b::text[], %b::timestamptz[], %b::text[]) "
-    "ON CONFLICT (message_id) DO NOTHING"
+# digest, source id, source name, received at, messages, payload
+LandingRow = tuple[str, int | None, str, datetime, int, str]
+_LAND = (
+    "INSERT INTO landed_batches "
+    "(digest, source_id, source_name, received_at, messages, done, payload) "
+    "VALUES (:digest, :source_id, :source_name, :received_at, :messages, 0, :payload) "
+    "ON CONFLICT (digest) DO NOTHING"
 )
 
 
-def land(session: Session, rows: list[LandingRow]) -> None:
-    """Append accepted messages; a message id landed before (a retry) lands nothing."""
-    if not rows:
-        return
-    connection = session.connection()
-    cursor: Any = connection.connection.cursor()
-    try:
-        if connection.dialect.name == "postgresql":
-            cursor.execute(_PG_LAND, [list(column) for column in zip(*rows, strict=True)])
-        else:
-            at = _sqlite_time(rows[0][3])
-            cursor.executemany(
-                _SQLITE_LAND,
-                [
-                    (m, s, n, at if t is rows[0][3] else _sqlite_time(t), p)
-                    for m, s, n, t, p in rows
-                ],
-            )
-    finally:
-        cursor.close()
+def land(session: Session, row: LandingRow) -> None:
+    """Append one request's accepted messages; the same messages landed before (a retried
+    request) land nothing."""
+    digest, source_id, source_name, received_at, messages, payload = row
+    at: Any = received_at
+    if session.get_bind().dialect.name == "sqlite":
+        at = _sqlite_time(received_at)
+    session.execute(
+        text(_LAND),
+        {
+            "digest": digest,
+            "source_id": source_id,
+            "source_name": source_name,
+            "received_at": at,
+            "messages": messages,
+            "payload": payload,
+        },
+    )
 
 
 def any_landed(session: Session) -> bool:
-    stmt = select(LandedMessage.id).where(LandedMessage.failed.is_(None)).limit(1)
+    stmt = select(LandedBatch.id).where(LandedBatch.failed.is_(None)).limit(1)
     return session.scalar(stmt) is not None
 
 
 def newest_landing(session: Session) -> int | None:
-    return session.scalar(select(func.max(LandedMessage.id)))
+    return session.scalar(select(func.max(LandedBatch.id)))
 
 
 def landed(session: Session, limit: int) -> list[Row[Any]]:
-    """The oldest `limit` messages waiting for the processor, in landing order."""
+    """The oldest rows waiting for the processor, in landing order, as many as hold `limit`
+    messages still to process (at least one row)."""
+    oldest = (
+        select(
+            LandedBatch.id,
+            (LandedBatch.messages - LandedBatch.done).label("left"),
+        )
+        .where(LandedBatch.failed.is_(None))
+        .order_by(LandedBatch.id)
+        .limit(limit)  # every row holds one message at least
+        .subquery()
+    )
+    upto = (
+        select(
+            oldest.c.id,
+            func.sum(oldest.c.left).over(order_by=oldest.c.id).label("upto"),
+            oldest.c.left,
+        )
+    ).subquery()
+    taken = select(upto.c.id).where(upto.c.upto - upto.c.left < limit)
     stmt = (
         select(
-            LandedMessage.id,
-            LandedMessage.message_id,
-            LandedMessage.source_id,
-            LandedMessage.source_name,
-            LandedMessage.received_at,
-            LandedMessage.payload,
+            LandedBatch.id,
+            LandedBatch.digest,
+            LandedBatch.source_id,
+            LandedBatch.source_name,
+            LandedBatch.received_at,
+            LandedBatch.done,
+            LandedBatch.payload,
         )
-        .where(LandedMessage.failed.is_(None))
-        .order_by(LandedMessage.id)
-        .limit(limit)
+        .where(LandedBatch.id.in_(taken))
+        .order_by(LandedBatch.id)
     )
     return list(session.execute(stmt))
 
 
 def delete_landed(session: Session, ids: Sequence[int]) -> None:
     if session.get_bind().dialect.name == "postgresql":  # one array, not 1,000 parameters
-        session.execute(text("DELETE FROM event_landing WHERE id = ANY(:ids)"), {"ids": list(ids)})
+        session.execute(text("DELETE FROM landed_batches WHERE id = ANY(:ids)"), {"ids": list(ids)})
         return
     for start in range(0, len(ids), 1000):
         chunk = ids[start : start + 1000]
-        session.execute(delete(LandedMessage).where(LandedMessage.id.in_(chunk)))
+        session.execute(delete(LandedBatch).where(LandedBatch.id.in_(chunk)))
 
 
-def set_aside(session: Session, landing_id: int, reason: str) -> None:
+def mark_done(session: Session, landing_id: int, done: int) -> None:
+    """`done` messages of the row are processed (it is being processed one at a time)."""
+    session.execute(update(LandedBatch).where(LandedBatch.id == landing_id).values(done=done))
+
+
+def set_aside(session: Session, row: LandingRow, reason: str) -> None:
+    """A message that failed on its own: kept in a row of its own, never retried."""
+    land(session, row)
     session.execute(
-        update(LandedMessage).where(LandedMessage.id == landing_id).values(failed=reason[:200])
+        update(LandedBatch).where(LandedBatch.digest == row[0]).values(failed=reason[:200])
     )
 
 
 def count_landed(session: Session) -> tuple[int, int]:
     """(waiting, set aside) messages in the landing table."""
-    stmt = select(LandedMessage.failed.is_(None), func.count()).group_by(
-        LandedMessage.failed.is_(None)
-    )
+    left = func.coalesce(func.sum(LandedBatch.messages - LandedBatch.done), 0)
+    stmt = select(LandedBatch.failed.is_(None), left).group_by(LandedBatch.failed.is_(None))
     counts = {bool(waiting): int(n) for waiting, n in session.execute(stmt)}
     return counts.get(True, 0), counts.get(False, 0)

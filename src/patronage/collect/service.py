@@ -150,14 +150,19 @@ def receive(
 def _land(
     session: Session, source: pipeline.SourceRef, accepted: list[Any], received_at: datetime
 ) -> None:
-    rows = [
-        (m.message_id, source.id, source.name, received_at, landing.encode(m)) for m in accepted
-    ]
+    row = (
+        landing.digest(accepted),
+        source.id,
+        source.name,
+        received_at,
+        len(accepted),
+        landing.encode(accepted),
+    )
     with landing.store(session) as store:
         # SQLite: queue on the landing file's write lock, woken at once, rather than poll in
         # SQLite's busy handler
         pipeline.one_writer_at_a_time(store)
-        repo.land(store, rows)
+        repo.land(store, row)
 
 
 def start_processing() -> None:
@@ -181,74 +186,127 @@ class Processed:
     duplicates: int = 0  # message ids stored before (retries)
     dropped: int = 0  # not stored for want of analytics consent (events_without_consent=drop)
     locked_out: bool = False  # another processor holds the lock (wait=False)
+    set_aside: int = 0  # messages that failed on their own (process_singly)
+
+    def add(self, result: pipeline.IngestResult) -> None:
+        self.stored += result.stored
+        self.duplicates += result.duplicates
+        self.dropped += result.dropped
 
 
 def process_pending(
     session: Session, limit: int = PROCESS_BATCH, *, wait: bool = True
 ) -> Processed:
-    """Process the oldest `limit` landed messages in the session's transaction and delete them
-    from the landing table: in that same transaction (PostgreSQL), or right after it commits
-    (SQLite's landing file). A crash at any point loses and duplicates nothing.
+    """Process the oldest landed rows (about `limit` messages) in the session's transaction
+    and delete them from the landing table: in that same transaction (PostgreSQL), or right
+    after it commits (SQLite's landing file). A crash at any point loses and duplicates
+    nothing.
 
     One processor at a time per database (a PostgreSQL advisory lock, the SQLite write
     lock); wait=False returns at once (locked_out) when another one holds it.
     """
     done = Processed()
-    with landing.store(session) as store:
-        if not repo.any_landed(store):
-            return done
-        if not _processor_lock(session, wait):
-            done.locked_out = True
-            return done
-        rows = repo.landed(store, limit)
+    rows = _take(session, limit, wait, done)
     # consecutive runs of one source, in landing order: a person's messages stay in order
     runs = groupby(rows, key=lambda r: (r.source_id, r.source_name))
     for (source_id, source_name), group in runs:
         landed = list(group)
-        messages = [landing.decode(r.message_id, r.received_at, r.payload) for r in landed]
+        messages = [
+            m for r in landed for m in landing.decode(r.digest, r.received_at, r.payload)[r.done :]
+        ]
         result = pipeline.ingest(
             session, pipeline.SourceRef(source_id, source_name), messages, landed[0].received_at
         )
         _segments_changed(session, result, messages)
-        done.stored += result.stored
-        done.duplicates += result.duplicates
-        done.dropped += result.dropped
-    ids = [r.id for r in rows]
-    if landing.separate_engine() is None:
-        repo.delete_landed(session, ids)  # in the processing transaction itself
-    else:
-        _delete_after_commit(session, ids)
-    done.messages = len(rows)
+        done.add(result)
+        done.messages += len(messages)
+    if rows:
+        _after_processing(session, [r.id for r in rows], None)
     return done
 
 
-def _delete_after_commit(session: Session, ids: list[int]) -> None:
-    """SQLite: the landing file is another database, so its rows go once the events are
-    committed, while this processor still holds the write lock (no other processor can have
-    taken them). A crash in between leaves them landed: processed again, they change nothing
-    (as a client's retry would not: message ids are unique in the event log, and effects run
-    for new events only)."""
+def process_singly(session: Session) -> Processed:
+    """The oldest landed row, one message a transaction (after its micro-batch failed): each
+    message is processed and counted done in a transaction of its own; one that fails on its
+    own is set aside in a row of its own, and the rest go on. Commits as it goes."""
+    done = Processed()
+    rows = _take(session, 1, True, done)
+    if not rows:
+        return done
+    (row,) = rows[:1]
+    messages = landing.decode(row.digest, row.received_at, row.payload)
+    source = pipeline.SourceRef(row.source_id, row.source_name)
+    session.rollback()  # every message below has a transaction of its own
+    for position in range(row.done, len(messages)):
+        message = messages[position]
+        last = position == len(messages) - 1
+        try:
+            with session.begin():
+                _processor_lock(session, True)
+                result = pipeline.ingest(session, source, [message], row.received_at)
+                _segments_changed(session, result, [message])
+                _after_processing(session, [row.id] if last else [], (row.id, position + 1))
+            done.add(result)
+        except Exception as exc:  # kept for a look; messages never reach the logs
+            reason = f"processing failed: {type(exc).__name__}"
+            with session.begin():
+                _processor_lock(session, True)
+                aside = (
+                    landing.digest([message]), row.source_id, row.source_name,
+                    row.received_at, 1, landing.encode([message]),
+                )  # fmt: skip
+                with landing.store(session) as store:
+                    pipeline.one_writer_at_a_time(store)
+                    repo.set_aside(store, aside, reason)
+                    if last:
+                        repo.delete_landed(store, [row.id])
+                    else:
+                        repo.mark_done(store, row.id, position + 1)
+            done.set_aside += 1
+        done.messages += 1
+    return done
 
-    def delete(_session: Session) -> None:
+
+def _take(session: Session, limit: int, wait: bool, done: Processed) -> list[Any]:
+    with landing.store(session) as store:
+        if not repo.any_landed(store):
+            return []
+        if not _processor_lock(session, wait):
+            done.locked_out = True
+            return []
+        return repo.landed(store, limit)
+
+
+def _after_processing(
+    session: Session, finished: list[int], progress: tuple[int, int] | None
+) -> None:
+    """Rows whose every message is processed go; a row processed one message at a time
+    records how far it got. PostgreSQL: in the processing transaction itself. SQLite: the
+    landing file is another database, so right after the events are committed, while this
+    processor still holds the write lock (no other processor can have taken them). A crash
+    in between leaves them landed: processed again, they change nothing (as a client's retry
+    would not: message ids are unique in the event log, and effects run for new events
+    only)."""
+
+    def record(store: Session) -> None:
+        if finished:
+            repo.delete_landed(store, finished)
+        if progress is not None and progress[0] not in finished:
+            repo.mark_done(store, *progress)
+
+    if landing.separate_engine() is None:
+        record(session)
+        return
+
+    def after_commit(_session: Session) -> None:
         try:
             with landing.store(_session) as store:
                 pipeline.one_writer_at_a_time(store)
-                repo.delete_landed(store, ids)
+                record(store)
         except Exception as exc:  # committed already: never turn that into an error
-            log.warning("landing rows not deleted (%s): processed again", type(exc).__name__)
+            log.warning("landing rows not updated (%s): processed again", type(exc).__name__)
 
-    event.listen(session, "after_commit", delete, once=True)
-
-
-def set_aside_oldest(session: Session, reason: str) -> None:
-    """The oldest landed message fails on its own: keep it (for a look) but stop retrying it."""
-    if not _processor_lock(session, True):
-        return
-    with landing.store(session) as store:
-        rows = repo.landed(store, 1)
-        if rows:
-            pipeline.one_writer_at_a_time(store)
-            repo.set_aside(store, rows[0].id, reason)
+    event.listen(session, "after_commit", after_commit, once=True)
 
 
 def newest_landing(session: Session) -> int | None:
