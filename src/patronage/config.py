@@ -76,6 +76,12 @@ class Settings(BaseSettings):
         description="tracking API: land and acknowledge, then process in the background, or "
         "process landed messages before answering; default: inline when env=test",
     )
+    ingest_processor_nice: int = Field(
+        default=10,
+        ge=0,
+        le=19,
+        description="CPU priority of the background processor below the requests' (0: the same)",
+    )
 
     @field_validator("database_url")
     @classmethod

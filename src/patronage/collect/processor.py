@@ -36,7 +36,6 @@ from patronage.config import get_settings
 log = logging.getLogger("patronage.collect.processor")
 
 IDLE_POLL = 0.05  # seconds between looks at an empty landing table
-NICENESS = 10  # the processor's CPU priority below the requests' (0)
 # While the API is landing messages (the newest landing id moved, in any process), the
 # processor works in smaller micro-batches: shorter transactions, sooner to give way.
 BUSY_BATCH = 1000
@@ -90,8 +89,8 @@ def _the_only_one(parent: int) -> Iterator[bool]:
 
 def run(parent: int) -> None:
     """The child's loop: process landed messages until the parent process is gone."""
-    if hasattr(os, "nice"):
-        os.nice(NICENESS)
+    if hasattr(os, "nice"):  # PATRONAGE_INGEST_PROCESSOR_NICE
+        os.nice(get_settings().ingest_processor_nice)
     with _the_only_one(parent) as mine:
         if not mine:
             return
