@@ -31,10 +31,15 @@ pytestmark = [pytest.mark.slow]
 
 @pytest.fixture(scope="module", autouse=True)
 def spark() -> Iterator[None]:
-    yield
-    from patronage.segments.engine import spark_session
+    """The JVM is stopped afterwards only if this module started it (another capability's
+    tests may keep theirs, which segments share)."""
+    from pyspark.sql import SparkSession
 
-    spark_session().stop()
+    before = SparkSession.getActiveSession()
+    yield
+    after = SparkSession.getActiveSession()
+    if before is None and after is not None:
+        after.stop()
 
 
 def _arrow(now: datetime = NOW) -> dict[str, pa.Table]:

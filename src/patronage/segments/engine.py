@@ -303,6 +303,13 @@ class SparkEngine(DuckDBEngine):
     def compiler(self, rules: RuleLookup, percentile: PercentileLookup) -> Compiler:
         return Compiler(self._tables or {}, rules=rules, percentile=percentile, spark_json=True)
 
+    def members(self, compiler: Compiler, rule: r.Node) -> list[int]:
+        # straight to Arrow (Ibis' to_pyarrow goes through pandas rows); the shared session's
+        # settings are left as they are
+        sql = self.backend.compile(compiler.members(rule), params=compiler.params)
+        arrow = self.backend._session.sql(sql).toArrow()
+        return sorted(arrow.column("customer_id").to_pylist())
+
     def close(self) -> None:
         session = self.backend._session
         for t in (self._tables or {}).values():
@@ -314,7 +321,8 @@ class SparkEngine(DuckDBEngine):
 
 def spark_session() -> Any:
     """The process's Spark session: the one running (analytics or recommendations may have
-    started it: a JVM start costs seconds), else a new one with the same settings."""
+    started it: a JVM start costs seconds; its settings are kept), else a new one with the
+    same settings as theirs."""
     try:
         from pyspark.sql import SparkSession
     except ImportError as exc:  # pragma: no cover - pyspark is in the spark extra
@@ -322,6 +330,9 @@ def spark_session() -> Any:
             "PATRONAGE_ANALYTICS_ENGINE=spark needs pyspark and Java 17: "
             "pip install 'patronage[spark]'"
         ) from exc
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
     settings = get_settings()
     spark = (
         SparkSession.builder.master(settings.spark_master)
@@ -330,8 +341,6 @@ def spark_session() -> Any:
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.shuffle.partitions", str(settings.spark_shuffle_partitions))
         .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.sql.ansi.enabled", "false")
-        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .getOrCreate()
     )
     spark.sparkContext.setLogLevel("ERROR")
