@@ -24,7 +24,7 @@ from patronage.cli import app
 PATRONAGE = Path(sys.executable).with_name("patronage")
 COMMANDS = {
     "serve", "migrate", "demo", "worker", "users", "tokens", "sources", "keys", "analytics",
-    "recommend", "import", "export", "segments",
+    "recommend", "import", "export", "segments", "ingestion",
 }  # fmt: skip
 SUBCOMMANDS = {
     "users": {"create", "list", "set-password"},
@@ -33,6 +33,7 @@ SUBCOMMANDS = {
     "keys": {"status", "rotate", "verify"},
     "import": {"customers", "products", "orders", "events"},
     "export": {"events"},
+    "ingestion": {"status"},
     "analytics": {"snapshot", "refresh", "show", "validate", "patterns", "cohorts", "funnel"},
     "segments": {
         "list",

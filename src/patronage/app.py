@@ -205,6 +205,7 @@ def create_app() -> FastAPI:
         analytics_api.router,
         segments_api.router,
         collect_import_api.router,
+        collect_api.status_router,
         web_views.router,
         auth_views.router,
         customers_views.router,

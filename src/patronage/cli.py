@@ -63,6 +63,10 @@ LAZY: dict[str, tuple[Callable[[], Any], str]] = {
         _typer_group("patronage.collect.cli:exports"),
         "Export events as Parquet partitioned by day (incremental).",
     ),
+    "ingestion": (
+        _typer_group("patronage.collect.cli:ingestion"),
+        "The tracking API's ingestion: what waits for processing.",
+    ),
 }
 
 

@@ -241,3 +241,35 @@ def test_sqlite_lands_while_a_processor_holds_the_write_lock(
         sender.join(timeout=20)
         assert statuses == [200]
     assert counts() == (0, 2, 0)
+
+
+def test_the_backlog_is_shown_in_the_api_the_cli_and_the_console(
+    client: Any, background: None, staff: Any
+) -> None:
+    from typer.testing import CliRunner
+
+    from patronage.cli import app
+    from tests.conftest import login
+
+    h = basic(new_source())
+    assert client.post("/v1/batch", json=batch_of(3), headers=h).status_code == 200
+    assert client.post("/v1/batch", json=batch_of(2, user="u-two"), headers=h).status_code == 200
+    login(client, "admin")
+    assert client.get("/api/collect/ingestion").json() == {
+        "events": 0,
+        "waiting": 5,
+        "set_aside": 0,
+    }
+    page = client.get("/collect").text
+    assert "0 events stored." in page and "5 messages acknowledged and waiting" in page
+    shown = CliRunner().invoke(app, ["ingestion", "status"])
+    assert shown.exit_code == 0, shown.output
+    assert shown.output == "0 events stored; 5 messages waiting to be processed; 0 set aside\n"
+    assert processor.drain() == 5
+    assert client.get("/api/collect/ingestion").json() == {
+        "events": 5,
+        "waiting": 0,
+        "set_aside": 0,
+    }
+    login(client, "marketer")
+    assert client.get("/api/collect/ingestion").status_code == 403

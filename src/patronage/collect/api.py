@@ -11,8 +11,11 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy.orm import Session
 
+from patronage.auth.guard import require
+from patronage.auth.roles import Permission
+from patronage.auth.service import Principal
 from patronage.collect import service
-from patronage.collect.schemas import Accepted, Ok, request_schema
+from patronage.collect.schemas import Accepted, IngestionStatus, Ok, request_schema
 from patronage.db import SessionDep
 
 # the processor of landed messages starts with the server (a backlog left by a crash is
@@ -58,3 +61,15 @@ def _route(endpoint: str) -> None:
 
 for _endpoint in service.ENDPOINTS:
     _route(_endpoint)
+
+
+status_router = APIRouter(prefix="/api/collect", tags=["collect"])
+
+
+@status_router.get("/ingestion", response_model=IngestionStatus)
+def ingestion_status(
+    principal: Principal = require(Permission.SOURCES_MANAGE),
+    session: Session = SessionDep,
+) -> IngestionStatus:
+    """Events stored, messages acknowledged and waiting for the processor, messages set aside."""
+    return service.ingestion_status(session)

@@ -1,4 +1,5 @@
-"""`patronage import customers|products|orders|events FILE` and `patronage export events`.
+"""`patronage import customers|products|orders|events FILE`, `patronage export events` and
+`patronage ingestion status`.
 
 Exit codes: 0 imported (or, with --dry-run, every row valid); 1 rows refused (nothing
 written unless --skip-invalid, which then exits 0) or the file / mapping is unusable;
@@ -32,6 +33,7 @@ imports = typer.Typer(
     no_args_is_help=True,
 )
 exports = typer.Typer(help="Export data for other engines (Parquet).", no_args_is_help=True)
+ingestion = typer.Typer(help="The tracking API's ingestion.", no_args_is_help=True)
 
 
 class RowsPerSecond(ProgressColumn):
@@ -245,6 +247,23 @@ def export_events(
     console.print(
         f"{report.events:,} events exported into {report.files} files "
         f"(last event id {report.last_id}); {to}",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+@ingestion.command("status")
+@friendly_errors
+def ingestion_status() -> None:
+    """Events stored, messages acknowledged and waiting for the processor, messages set aside."""
+    from patronage import db
+    from patronage.collect import service
+
+    with db.transaction() as session:
+        status = service.ingestion_status(session)
+    console.print(
+        f"{status.events:,} events stored; {status.waiting:,} messages waiting to be processed; "
+        f"{status.set_aside:,} set aside",
         highlight=False,
         soft_wrap=True,
     )

@@ -178,3 +178,11 @@ class ImportConfirm(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     skip_invalid: bool = Field(False, description="import the valid rows even if some are refused")
+
+
+class IngestionStatus(BaseModel):
+    """Where the messages the tracking API accepted are (docs/collect.md)."""
+
+    events: int = Field(description="events stored")
+    waiting: int = Field(description="messages acknowledged and landed, not yet processed")
+    set_aside: int = Field(description="messages whose processing failed on their own (kept)")

@@ -18,7 +18,7 @@ from patronage.auth import service as auth_service
 from patronage.collect import ingest as pipeline  # a module: ingest imports us back
 from patronage.collect import landing
 from patronage.collect import repository as repo
-from patronage.collect.schemas import Accepted, EventRead, Rejected
+from patronage.collect.schemas import Accepted, EventRead, IngestionStatus, Rejected
 from patronage.collect.validate import (
     BATCH_LIMIT,
     MESSAGE_LIMIT,
@@ -313,6 +313,11 @@ def newest_landing(session: Session) -> int | None:
     """The newest landing id: when it moves, the API is busy."""
     with landing.store(session) as store:
         return repo.newest_landing(store)
+
+
+def ingestion_status(session: Session) -> IngestionStatus:
+    waiting, aside = landing_backlog(session)
+    return IngestionStatus(events=repo.count_events(session), waiting=waiting, set_aside=aside)
 
 
 def landing_backlog(session: Session) -> tuple[int, int]:

@@ -33,7 +33,7 @@ def _page(
         "collect/sources.html",
         {
             "sources": auth_service.list_sources(session),
-            "events": service.count_events(session),
+            "ingestion": service.ingestion_status(session),
             "created": created,
             "created_name": name,
         },
