@@ -48,7 +48,8 @@ SCORE_COLUMNS = (
 @dataclass
 class ScoreRun:
     """Scores per customer as columns, in the order of the ids given to `compute`:
-    SCORE_COLUMNS (float or None), `reason` (a sentence) and `problems` (reason codes)."""
+    SCORE_COLUMNS (float or None), `reason` (a sentence) and `problems` (reason codes; the
+    lists are read only: customers with the same codes may share one list)."""
 
     customer_ids: list[int]
     columns: dict[str, list[Any]]
@@ -136,7 +137,10 @@ def compute(
     n = len(customer_ids)
     columns: dict[str, list[Any]] = {name: [None] * n for name in SCORE_COLUMNS}
     columns["reason"] = ["no orders up to now: nothing to score yet"] * n
-    columns["problems"] = [["no_orders"] for _ in range(n)]
+    # one list shared by every customer without orders (read only): a million lists of their
+    # own cost seconds, most of them in the garbage collector's passes over the new objects
+    no_orders = ["no_orders"]
+    columns["problems"] = [no_orders] * n
     if len(ids):
         summary = summarize_transactions(
             ids,
@@ -199,7 +203,8 @@ def compute(
         flagged = np.zeros(len(summary), dtype=bool)
         for mask in first.problems.values():
             flagged |= mask
-        problems: list[list[str]] = [[] for _ in range(len(summary))]
+        nothing: list[str] = []  # shared, read only (as no_orders above)
+        problems: list[list[str]] = [nothing] * len(summary)
         for i in np.flatnonzero(flagged).tolist():
             problems[i] = [code for code in codes if first.problems[code][i]]
         reasons = []
