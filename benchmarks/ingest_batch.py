@@ -3,8 +3,9 @@
 A real server (uvicorn, 2 workers) on 127.0.0.1; load generated on this machine by a few
 client processes over keep-alive connections, 100 messages a batch (realistic web-shop
 traffic: page views, product views, cart and order events, identifies; ~20% of batches carry
-consent preferences). The API lands accepted messages and answers; the processor (a thread
-in each server worker) turns them into events (docs/adr/0004-ingest-landing.md). Measures,
+consent preferences). The API lands accepted messages and answers; the processor (a child
+process of each server worker, at a lower CPU priority) turns them into events
+(docs/adr/0004-ingest-landing.md). Measures,
 per database:
 
 - sustained events/s acknowledged at full load (closed loop), with some batches sent twice;
