@@ -62,3 +62,29 @@ def test_bounded_caches_give_the_same_lists(shop: Shop, monkeypatch: pytest.Monk
     with db.transaction() as session:
         small = serving.for_you(session, shop.customer["c3"], limit=5)
     assert [i.product_id for i in small.items] == [i.product_id for i in for_you.items]
+
+
+def test_a_warmed_cache_holds_the_rows_serving_would_load(shop: Shop) -> None:
+    """`warm` (a server's background load of a new build's also-bought rows) caches exactly
+    what requests would have loaded one product at a time, and the lists stay the same."""
+    expected = {p: also_bought(shop, p) for p in shop.product}
+    with db.transaction() as session:
+        on_demand = dict(cache.current(session).cache.neighbours)  # type: ignore[union-attr]
+        for_you = serving.for_you(session, shop.customer["c3"], limit=5)
+        build_id = cache.current(session).build_id
+        engine = session.get_bind().engine
+    fresh = cache.BuildCache(build_id=build_id)  # type: ignore[arg-type]
+    loaded = cache.warm(engine, fresh)
+    with_rows = {k: v for k, v in on_demand.items() if v.rows}
+    assert loaded == len(with_rows) > 0
+    assert {k: v.rows for k, v in fresh.neighbours.items()} == {
+        k: v.rows for k, v in with_rows.items()
+    }
+    cache.clear()
+    with db.transaction() as session:
+        view = cache.current(session)
+        assert view.cache is not None
+        assert cache.warm(engine, view.cache) == loaded
+        warmed = serving.for_you(session, shop.customer["c3"], limit=5)
+    assert [i.product_id for i in warmed.items] == [i.product_id for i in for_you.items]
+    assert {p: also_bought(shop, p) for p in shop.product} == expected

@@ -13,10 +13,16 @@ of stock leaves the lists within that time.
 
 Each cache is bounded (`MAX_ENTRIES` keys: cleared when full, hot items come back at once),
 and only the two most recent builds' caches are kept.
+
+When a process first sees a build it loads that build's `also_bought` rows (what also-bought
+and for-you read) in a background thread, one query: otherwise, on a catalogue of tens of
+thousands of products, requests keep meeting products not loaded yet for minutes (measured on
+the 20,000-product demo: for-you p99 28-35 ms at 500 requests/s, against 3 ms warm).
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -25,13 +31,18 @@ from datetime import datetime
 
 import numpy as np
 from numpy.typing import NDArray
+from sqlalchemy import Engine
 from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session
 
+from patronage.config import get_settings
 from patronage.recommend import repository as repo
 from patronage.recommend.repository import ProductFacts
 
+log = logging.getLogger("patronage.recommend.cache")
+
 FACTS_SECONDS = 10.0
+WARM_KIND = "also_bought"  # the rows behind also-bought and for-you
 MAX_ENTRIES = 50_000
 KEEP_BUILDS = 2
 
@@ -218,4 +229,38 @@ def current(session: Session) -> View:
                 for old in list(_caches)[: max(0, len(_caches) - KEEP_BUILDS + 1)]:
                     del _caches[old]
                 _caches[key] = cache
+                if get_settings().env != "test":  # tests call warm() themselves: their
+                    # databases come and go under a background thread
+                    threading.Thread(
+                        target=warm,
+                        args=(session.get_bind().engine, cache),
+                        name="patronage-recommend-warm",
+                        daemon=True,
+                    ).start()
     return View(session, cache)
+
+
+def warm(engine: Engine, cache: BuildCache, kind: str = WARM_KIND) -> int:
+    """Load a build's rows of one kind into its cache (products already there are kept);
+    returns the products loaded. Serving goes on meanwhile, loading what it misses itself."""
+    try:
+        with Session(engine) as session:
+            rows = repo.neighbour_table(session, kind, cache.build_id)
+    except Exception as exc:  # the database went away (a test's, a restart): serve on demand
+        log.debug("recommendation cache not warmed: %s", type(exc).__name__)
+        return 0
+    if not rows:
+        return 0
+    products = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    starts = np.flatnonzero(np.r_[True, products[1:] != products[:-1]])
+    if len(starts) > MAX_ENTRIES // 2:  # would crowd out everything else: serve on demand
+        return 0
+    ends = np.r_[starts[1:], len(rows)]
+    store = cache.neighbours
+    for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
+        key = (kind, int(products[start]))
+        if key not in store:  # a request may have loaded it meanwhile (the same rows)
+            store[key] = Neighbours.of(
+                [(int(b), float(c), str(d)) for _, b, c, d in rows[start:end]]
+            )
+    return len(starts)
