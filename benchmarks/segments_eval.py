@@ -241,6 +241,18 @@ def part_full(
 # -- part 1c: the same segment on Spark (the `spark` engine) ------------------------------------
 
 
+def _timed_members(eng: Any, rule: Any, runs: int, label: str) -> list[float]:
+    """Seconds of `runs` full evaluations of the rule by an engine (compiled each time, as a
+    refresh does)."""
+    times = []
+    for i in range(runs):
+        t = time.perf_counter()
+        eng.members(eng.compiler(lambda _: rule, lambda *_: None), rule)
+        times.append(time.perf_counter() - t)
+        say(f"{label} run {i + 1}: {times[-1]:.3f} s")
+    return times
+
+
 def part_spark(data: dict[str, pa.Table], expected: list[int], runs: int = 3) -> dict[str, Any]:
     """The same synthetic tables as a Parquet lake read by Spark (PATRONAGE_SPARK_MASTER,
     default local[2]); the segment run by `segments.engine.SparkEngine`."""
@@ -259,12 +271,7 @@ def part_spark(data: dict[str, pa.Table], expected: list[int], runs: int = 3) ->
         members = eng.members(eng.compiler(lambda _: rule, lambda *_: None), rule)
         first = time.perf_counter() - t
         say(f"spark first run: {first:.3f} s")
-        times = []
-        for i in range(runs):
-            t = time.perf_counter()
-            eng.members(eng.compiler(lambda _: rule, lambda *_: None), rule)
-            times.append(time.perf_counter() - t)
-            say(f"spark run {i + 1}: {times[-1]:.3f} s")
+        times = _timed_members(eng, rule, runs, "spark")
     finally:
         eng.close()
     return {
@@ -364,12 +371,7 @@ def part_postgres(
     rule = r.parse_rule(FIVE)
     compiler = eng.compiler(lambda _: rule, lambda *_: None)
     members = eng.members(compiler, rule)  # warm-up and check
-    times = []
-    for i in range(runs):
-        t = time.perf_counter()
-        eng.members(eng.compiler(lambda _: rule, lambda *_: None), rule)
-        times.append(time.perf_counter() - t)
-        say(f"postgres run {i + 1}: {times[-1]:.3f} s")
+    times = _timed_members(eng, rule, runs, "postgres")
     eng.close()
     return {
         "engine": "database (inside PostgreSQL)",

@@ -461,19 +461,6 @@ Node = Annotated[
     | InPersona,
     Field(discriminator="type"),
 ]
-Leaf = (
-    Trait
-    | Feature
-    | Score
-    | Rfm
-    | Event
-    | NotDone
-    | BoughtCategory
-    | Spent
-    | Consent
-    | InSegment
-    | InPersona
-)
 TYPES = (
     "and",
     "or",
