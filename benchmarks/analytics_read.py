@@ -5,7 +5,8 @@
 - `csv`: ADR 0005's reader — SQLite spells blocks of rows as CSV (printf), Arrow parses them;
   the events on a second connection (what the session's own connection still uses when it
   holds uncommitted rows);
-- `adbc`: ADR 0006's reader — ADBC's SQLite driver, two connections, straight into Arrow;
+- `adbc`: ADR 0006's reader — ADBC's SQLite driver in a child process, two connections,
+  straight into Arrow (the blocks come back as Arrow files in /dev/shm, mapped);
 - `connectorx`: the same block queries read by connectorx (Rust), all blocks of a table at
   once in its own threads. Only if `connectorx` is importable (it is not a dependency:
   `pip install --target DIR connectorx` and PYTHONPATH=DIR).
@@ -34,8 +35,11 @@ from patronage.analytics import engine
 
 
 def _cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+    """CPU seconds of this process and its finished children (ADBC reads in a child)."""
+    own, children = (
+        resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+    )
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def _load() -> list[float]:
@@ -68,7 +72,7 @@ def read_connectorx(path: str) -> dict[str, pa.Table]:
     out = {}
     try:
         for name in engine.SOURCE_COLUMNS:
-            queries = [query for _, query in engine._adbc_blocks(raw, name)]
+            queries = [block.query for block in engine._adbc_blocks(raw, name)]
             if not queries:
                 out[name] = engine._arrow_schema(name).empty_table()
                 continue

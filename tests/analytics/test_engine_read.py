@@ -231,3 +231,50 @@ def test_segments_are_segment_of_for_every_score() -> None:
     assert rfm.segments(r, f, m) == [
         rfm.segment_of(int(a), int(b), int(c)) for a, b, c in zip(r, f, m, strict=True)
     ]
+
+
+# Run in a process of its own: on failure SQLite's memory map of the wal-index faults (SIGBUS).
+ONE_SQLITE_SCENARIO = """
+import sys
+from sqlalchemy import text
+from patronage import db
+from patronage.analytics import engine
+
+def write(n):
+    with db.transaction() as s:
+        s.execute(text("CREATE TABLE IF NOT EXISTS scratch (v BLOB)"))
+        s.execute(text("WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r "
+                       "WHERE i < :n) INSERT INTO scratch SELECT randomblob(3000) FROM r"),
+                  {"n": n})
+
+write(6000)  # more frames than one 32 KiB region of the wal-index: it is mapped beyond it
+with db.transaction() as s:
+    s.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+write(1)  # the log starts again, small
+with db.transaction() as s:
+    tables = engine.read_arrow(s)
+write(6000)  # the log grows into the second region again
+maps = open("/proc/self/maps").read()
+print(tables["orders"].num_rows, "adbc_driver" in maps)
+"""
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_the_adbc_read_leaves_the_process_one_sqlite(database: str, data_dir: Path) -> None:
+    """ADBC's driver links a SQLite of its own; two in one process lose each other's locks
+    (the driver truncated the wal-index the process's connections had mapped: `patronage
+    demo` died of SIGBUS). The read runs in a child process: here the log grows past what
+    the driver would have left mapped, and the driver's library is never loaded."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PATRONAGE_DATABASE_URL": database, "PATRONAGE_DATA_DIR": str(data_dir)}
+    done = subprocess.run(
+        [sys.executable, "-c", ONE_SQLITE_SCENARIO],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert (done.returncode, done.stdout.strip()) == (0, "0 False"), done.stderr[-2000:]

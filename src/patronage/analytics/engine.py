@@ -6,9 +6,9 @@
   capability's ORM models — are read into Arrow and scanned in place by an in-memory DuckDB.
   PostgreSQL: COPY as CSV on the session's connection. SQLite: when the session's connection
   has nothing uncommitted (its statements then see the last commit, as any connection's do),
-  ADBC's SQLite driver reads the file on two connections of its own straight into Arrow
-  (ADR 0006); otherwise the session's own connection spells blocks of rows as CSV, parsed by
-  Arrow (ADR 0005), so the caller's uncommitted rows are seen.
+  ADBC's SQLite driver reads the file on two connections straight into Arrow, in a child
+  process (`sqlite_reader`, ADR 0006); otherwise the session's own connection spells blocks
+  of rows as CSV, parsed by Arrow (ADR 0005), so the caller's uncommitted rows are seen.
 - `database`: the expressions are compiled to SQL and run inside PostgreSQL itself, on the
   session's own connection (so also inside the caller's transaction). Refused on SQLite: a
   SQLite store has no engine of its own worth the name, and DuckDB already reads it in-process.
@@ -26,14 +26,12 @@ from __future__ import annotations
 import io
 import shutil
 import tempfile
-import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import duckdb
 import ibis
@@ -44,6 +42,7 @@ from ibis.backends import BaseBackend
 from sqlalchemy import BigInteger, Integer, SmallInteger, String
 from sqlalchemy.orm import Session
 
+from patronage.analytics import sqlite_reader
 from patronage.config import get_settings
 from patronage.db import UTCDateTime
 from patronage.errors import AppError
@@ -364,88 +363,40 @@ def _sqlite_file(raw: Any) -> str | None:
     return None
 
 
-def _adbc_blocks(raw: Any, name: str) -> list[tuple[str, str]]:
-    """(table, block query) of one table: rowid ranges of about ADBC_ROWS rows."""
+def _adbc_blocks(raw: Any, name: str) -> list[sqlite_reader.Block]:
+    """One table's block queries: rowid ranges of about ADBC_ROWS rows."""
     lo, hi, count = _rowid_range(raw, name)
     if not count:
         return []
     columns = _sqlite_columns(name)
     sentinel = ", ".join(f"{_SENTINEL[arrow]} AS {key}" for key, _, arrow in columns)
     select = ", ".join(f"{expr} AS {key}" for key, expr, _ in columns)
+    schema = sqlite_reader.schema_text(pa.schema([(key, arrow) for key, _, arrow in columns]))
     step = (hi - lo) // -(-count // ADBC_ROWS) + 1
     return [
-        (
+        sqlite_reader.Block(
             name,
             f"SELECT {sentinel}, 1 AS sentinel UNION ALL "  # noqa: S608 (built from constants)
             f"SELECT {select}, 0 FROM {name} WHERE rowid BETWEEN {start} AND {start + step - 1}",
+            schema,
         )
         for start in range(lo, hi + 1, step)
     ]
-
-
-def _adbc_block(connection: Any, name: str, query: str) -> pa.Table:
-    """One block read by ADBC, the sentinel row dropped, typed as `_parse_block`'s tables."""
-    cursor = connection.cursor()
-    try:
-        cursor.execute(query)
-        table = cursor.fetch_arrow_table()
-    finally:
-        cursor.close()
-    flags = table.column("sentinel")
-    if flags[0].as_py() != 1 or pc.sum(flags).as_py() != 1:  # pragma: no cover - SQLite's order
-        raise RuntimeError(f"analytics: the sentinel row of a {name} block is not first")
-    table = table.slice(1)
-    out = []
-    for key, _, arrow in _sqlite_columns(name):
-        column = table.column(key)
-        if column.type != arrow:  # timestamps (text); a block of NULLs only is typed anyway
-            column = column.cast(arrow)
-        out.append(column)
-    return pa.table(out, names=[key for key, _, _ in _sqlite_columns(name)])
-
-
-def _adbc_pragmas(connection: Any) -> None:
-    cursor = connection.cursor()
-    try:
-        for pragma in ("busy_timeout=30000", "mmap_size=1073741824", "cache_size=-65536"):
-            cursor.execute(f"PRAGMA {pragma}")
-            cursor.fetchall()
-    finally:
-        cursor.close()
 
 
 def _read_sqlite_adbc(
     path: str, raw: Any, progress: Progress | None, names: tuple[str, ...] = tuple(SOURCE_COLUMNS)
 ) -> dict[str, pa.Table]:
     """The source tables `names` of the SQLite file `path` (`raw`: a connection to it, for
-    the block ranges), read by ADBC_READERS connections of ADBC's."""
-    from adbc_driver_sqlite import dbapi
-
+    the block ranges), read by ADBC_READERS connections of ADBC's in a child process
+    (`sqlite_reader`: never in this one, ADR 0006)."""
     blocks = [block for name in names for block in _adbc_blocks(raw, name)]
-    queue = iter(enumerate(blocks))
-    lock = threading.Lock()
-    parts: dict[int, pa.Table] = {}
-
-    def reader() -> None:
-        uri = f"file:{quote(path)}?mode=ro"
-        with dbapi.connect(uri, autocommit=True) as connection:
-            # wait for a writer's lock as the session's connections do (patronage.db)
-            _adbc_pragmas(connection)
-            while True:
-                with lock:
-                    index, (name, query) = next(queue, (-1, ("", "")))
-                if index < 0:
-                    return
-                parts[index] = _adbc_block(connection, name, query)
-
     if progress:
         progress("store (ADBC)")
-    with ThreadPoolExecutor(ADBC_READERS, thread_name_prefix="analytics-read") as pool:
-        for job in [pool.submit(reader) for _ in range(ADBC_READERS)]:
-            job.result()
+    parts = sqlite_reader.read(path, blocks, ADBC_READERS)
     out = {}
     for name in names:
-        tables = [parts[i] for i, (n, _) in enumerate(blocks) if n == name]
+        tables = [part for part, block in zip(parts, blocks, strict=True) if block.table == name]
         out[name] = (
             _normalise(name, pa.concat_tables(tables))
             if tables
