@@ -5,8 +5,9 @@
 
 Generates the demo shop (`patronage demo --no-serve`, seed 42) into a SQLite database in
 --data-dir (default: a temporary directory, deleted at the end; an existing database there
-is reused), builds the recommendation tables (`patronage recommend build`), starts the real
-server (`patronage serve --workers 2`) on a free port, creates the staff user
+is reused), builds the recommendation tables (`patronage recommend build`; only if no build is
+current, or with --rebuild), starts the real server (`patronage serve --workers 2`) on a free
+port, creates the staff user
 `bench-recommend` (role `analyst`: no personal data) and an API token, then drives, one
 after the other, for --seconds each:
 
@@ -33,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -101,13 +103,22 @@ def patronage(*args: str, env: dict[str, str]) -> None:
     subprocess.run([str(exe), *args], env=env, check=True, stdout=subprocess.DEVNULL)
 
 
-def prepare(data_dir: Path, customers: int, env: dict[str, str]) -> None:
+def prepare(data_dir: Path, customers: int, env: dict[str, str], rebuild: bool) -> None:
     database = data_dir / "patronage.db"
     if not database.exists():
         say(f"generating the demo shop ({customers:,} customers)…")
         patronage("demo", "--customers", str(customers), "--no-serve", "--reset", "--yes", env=env)
-    say("building the recommendation tables…")
-    patronage("recommend", "build", env=env)
+    if rebuild or not _has_current_build(env):
+        say("building the recommendation tables…")
+        patronage("recommend", "build", env=env)
+
+
+def _has_current_build(env: dict[str, str]) -> bool:
+    import sqlite3
+
+    path = env["PATRONAGE_DATABASE_URL"].removeprefix("sqlite:///")
+    with contextlib.closing(sqlite3.connect(path)) as con:
+        return bool(con.execute("SELECT count(*) FROM recommend_current").fetchone()[0])
 
 
 def use_database(url: str, data_dir: Path) -> None:
@@ -121,7 +132,6 @@ def use_database(url: str, data_dir: Path) -> None:
 
 
 def token() -> str:
-    import contextlib
     import secrets
 
     from patronage.auth import service as auth_service
@@ -400,6 +410,9 @@ def main() -> None:
         "(0: back to back, most land on one worker)",
     )
     parser.add_argument("--seed", type=int, default=500)
+    parser.add_argument(
+        "--rebuild", action="store_true", help="build the tables even if a build is current"
+    )
     parser.add_argument("--data-dir", default=None, help="kept; an existing shop is reused")
     args = parser.parse_args()
 
@@ -415,7 +428,7 @@ def main() -> None:
     }
     server = None
     try:
-        prepare(data_dir, args.customers, env)
+        prepare(data_dir, args.customers, env, args.rebuild)
         use_database(url, data_dir)
         bearer = token()
         port = free_port()

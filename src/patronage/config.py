@@ -12,7 +12,7 @@ import binascii
 import json
 import os
 import tempfile
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -109,7 +109,7 @@ class Settings(BaseSettings):
             raise ValueError("PATRONAGE_BROKER_URL must start with redis:// or sqlite:///")
         return value or None
 
-    @property
+    @cached_property  # every request's session asks (parsing the URL cost ~40 us each time)
     def resolved_database_url(self) -> str:
         if self.database_url is None:
             return f"sqlite:///{(self.data_dir / 'patronage.db').resolve()}"

@@ -179,3 +179,39 @@ def _session_dependency() -> Any:
 
 
 SessionDep = _session_dependency()
+
+
+class DriverQuery:
+    """A statement for hot request paths, run through the driver's own cursor on the
+    session's connection (so inside its transaction).
+
+    SQLAlchemy's execution of an already cached statement (execution context, parameter
+    and result processing, row objects) costs ~150-200 us per statement, ten times what
+    SQLite needs for a lookup on a warm index (~20 us): measured on serving's per-request
+    statements (consent, purchase history, build pointer). The statement is compiled once
+    per dialect. Parameters go to the driver as given (use ints and text: no bind
+    processing) and rows come back as the driver's tuples, without result processing:
+    SQLite gives booleans as 0/1, times and JSON as text; PostgreSQL gives Python values.
+    """
+
+    def __init__(self, statement: Any) -> None:
+        self.statement = statement
+        self._compiled: dict[str, Any] = {}
+
+    def rows(self, session: Session, **values: Any) -> list[tuple[Any, ...]]:
+        dialect = session.get_bind().dialect
+        compiled = self._compiled.get(dialect.name)
+        if compiled is None:
+            compiled = self._compiled[dialect.name] = self.statement.compile(dialect=dialect)
+        params = compiled.construct_params(values)
+        args = tuple(params[n] for n in compiled.positiontup) if compiled.positional else params
+        cursor = session.connection().connection.cursor()
+        try:
+            cursor.execute(compiled.string, args)
+            return list(cursor.fetchall())
+        finally:
+            cursor.close()
+
+    def first(self, session: Session, **values: Any) -> tuple[Any, ...] | None:
+        found = self.rows(session, **values)
+        return found[0] if found else None

@@ -42,6 +42,21 @@ def test_stock_changes_show_within_the_facts_lifetime(
     assert also_bought(shop, "names") == ["guide", "chair", "coffee"]
 
 
+def test_a_catalogue_slow_to_read_is_kept_longer(
+    shop: Shop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The catalogue is read whole; one that took 2 s to read is kept FACTS_READS * 2 s."""
+    ticks = iter([100.0, 102.0])
+    monkeypatch.setattr(cache.time, "perf_counter", lambda: next(ticks))
+    monkeypatch.setattr(cache, "_now", lambda: 5000.0)
+    with db.transaction() as session:
+        catalogue = cache.read_catalogue(session)
+    assert catalogue.expires == 5000.0 + cache.FACTS_READS * 2.0
+    assert sorted(catalogue.facts) == sorted(shop.product.values())
+    monitor = catalogue.facts[shop.product["monitor"]]
+    assert (monitor.name, monitor.price_minor, monitor.in_stock) == ("Baby monitor", 5000, True)
+
+
 def test_a_new_build_is_read_at_the_next_request(shop: Shop) -> None:
     with db.transaction() as session:
         first = serving.also_bought(session, shop.product["names"], limit=3)

@@ -10,6 +10,7 @@ from sqlalchemy import BigInteger, Row, Select, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from patronage.customers.models import Consent, Customer, CustomerMerge, Identity, Milestone
+from patronage.db import DriverQuery
 from patronage.kit.together import Together
 
 SORTS: dict[str, Any] = {
@@ -78,12 +79,16 @@ _CONSENT_OF = select(Customer.id, _LATEST_GRANT.label("granted")).where(
 )
 
 
+_CONSENT_ROW = DriverQuery(_CONSENT_OF)
+
+
 def consent_of(session: Session, customer_id: int, purpose: str) -> tuple[bool, bool | None]:
-    """Whether the customer exists, and its newest grant of one purpose (None if none)."""
-    row = session.execute(_CONSENT_OF, {"customer_id": customer_id, "purpose": purpose}).first()
+    """Whether the customer exists, and its newest grant of one purpose (None if none).
+    Through the driver: every personalised list asks it."""
+    row = _CONSENT_ROW.first(session, customer_id=customer_id, purpose=purpose)
     if row is None:
         return False, None
-    return True, None if row.granted is None else bool(row.granted)
+    return True, None if row[1] is None else bool(row[1])
 
 
 def consent_history(session: Session, customer_id: int) -> list[Row[Any]]:

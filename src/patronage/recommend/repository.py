@@ -10,16 +10,16 @@ return rich per-order objects, far too slow for either. Nothing here ever writes
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
 from sqlalchemy import (
     Integer,
-    Row,
     String,
     bindparam,
     column,
@@ -34,7 +34,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from patronage.db import Json, UTCDateTime
+from patronage.db import DriverQuery, Json, UTCDateTime
 from patronage.recommend.interactions import to_epoch_seconds
 from patronage.recommend.models import BoughtTogether, Build, Current, SimilarItem, Trending
 
@@ -80,8 +80,11 @@ class OrderLines:
     placed_at: NDArray[np.int64]  # epoch seconds
 
 
-@dataclass(frozen=True)
-class ProductFacts:
+class ProductFacts(NamedTuple):
+    """What the list rules and the rendering need of a product. A tuple of plain values:
+    the garbage collector stops tracking it at its first pass, so a serving process's
+    catalogue of them costs the collector's full passes nothing."""
+
     id: int
     name: str
     category_id: int | None
@@ -118,29 +121,54 @@ def order_lines(session: Session, since: datetime | None = None) -> OrderLines:
     )
 
 
-def _facts(row: Row[Any]) -> ProductFacts:
-    attributes = row.attributes if isinstance(row.attributes, dict) else {}
+_FACT_COLUMNS = (
+    _products.c.id,
+    _products.c.name,
+    _products.c.category_id,
+    _products.c.price_minor,
+    _products.c.is_active,
+    _products.c.stock,
+    _products.c.attributes,
+)
+
+
+def _facts(
+    id: Any, name: Any, category_id: Any, price_minor: Any, active: Any, stock: Any, attrs: Any
+) -> ProductFacts:
+    """From the columns of _FACT_COLUMNS, as SQLAlchemy or the driver gives them (the
+    attributes as a dict, or as JSON text from SQLite's driver)."""
+    if isinstance(attrs, str):  # the driver's text: parsed only if it can say anything
+        attrs = json.loads(attrs) if "repeat_purchase" in attrs else None
     return ProductFacts(
-        id=int(row.id),
-        name=str(row.name),
-        category_id=None if row.category_id is None else int(row.category_id),
-        price_minor=int(row.price_minor),
-        in_stock=bool(row.is_active) and int(row.stock or 0) > 0,
-        repeatable=attributes.get("repeat_purchase") is True,
+        id=int(id),
+        name=str(name),
+        category_id=None if category_id is None else int(category_id),
+        price_minor=int(price_minor),
+        in_stock=bool(active) and int(stock or 0) > 0,
+        repeatable=isinstance(attrs, dict) and attrs.get("repeat_purchase") is True,
     )
 
 
 def all_products(session: Session) -> list[ProductFacts]:
-    query = select(_products).order_by(_products.c.id)
-    return [_facts(r) for r in session.execute(query)]
+    query = select(*_FACT_COLUMNS).order_by(_products.c.id)
+    return [_facts(*r) for r in session.execute(query)]
+
+
+_CATALOGUE = DriverQuery(select(*_FACT_COLUMNS))
+
+
+def catalogue(session: Session) -> dict[int, ProductFacts]:
+    """Every product's facts by id, read through the driver (what a serving process keeps:
+    recommend.cache)."""
+    return {int(r[0]): _facts(*r) for r in _CATALOGUE.rows(session)}
 
 
 def products(session: Session, ids: Iterable[int]) -> dict[int, ProductFacts]:
     wanted = sorted({int(i) for i in ids})
     if not wanted:
         return {}
-    rows = session.execute(select(_products).where(_products.c.id.in_(wanted)))
-    return {int(r.id): _facts(r) for r in rows}
+    rows = session.execute(select(*_FACT_COLUMNS).where(_products.c.id.in_(wanted)))
+    return {int(r[0]): _facts(*r) for r in rows}
 
 
 def product_exists(session: Session, product_id: int) -> bool:
@@ -161,10 +189,12 @@ _HISTORY = (
 )
 
 
+_HISTORY_ROWS = DriverQuery(_HISTORY)
+
+
 def history(session: Session, customer_id: int, limit: int) -> list[int]:
     """The customer's distinct bought products, most recently bought first (at most `limit`)."""
-    rows = session.execute(_HISTORY, {"customer_id": customer_id, "limit": limit})
-    return [int(r[0]) for r in rows]
+    return [int(r[0]) for r in _HISTORY_ROWS.rows(session, customer_id=customer_id, limit=limit)]
 
 
 # -- builds and the current pointer ----------------------------------------------------------
@@ -190,10 +220,14 @@ _CURRENT_KEY = (
 )
 
 
-def current_key(session: Session) -> tuple[int, datetime] | None:
-    """(id, started_at) of the current build: one row, no ORM objects, a statement built once
-    (serving's per-request check that its cache is of the current build)."""
-    row = session.execute(_CURRENT_KEY).first()
+_CURRENT_KEY_ROW = DriverQuery(_CURRENT_KEY)
+
+
+def current_key(session: Session) -> tuple[int, object] | None:
+    """(id, start) of the current build, the start as the driver gives it (text on SQLite):
+    serving's per-request check that its cache is of the current build, so the cheapest
+    statement there is (one row, through the driver)."""
+    row = _CURRENT_KEY_ROW.first(session)
     return None if row is None else (int(row[0]), row[1])
 
 
