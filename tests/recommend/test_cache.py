@@ -4,6 +4,9 @@ FACTS_SECONDS stale, bounded."""
 
 from __future__ import annotations
 
+import threading
+from types import SimpleNamespace
+
 import pytest
 from sqlalchemy import update
 
@@ -55,6 +58,28 @@ def test_a_catalogue_slow_to_read_is_kept_longer(
     assert sorted(catalogue.facts) == sorted(shop.product.values())
     monitor = catalogue.facts[shop.product["monitor"]]
     assert (monitor.name, monitor.price_minor, monitor.in_stock) == ("Baby monitor", 5000, True)
+
+
+def test_a_server_reads_expired_facts_again_in_the_background(
+    shop: Shop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Outside tests an expired catalogue is read again by a background thread while the
+    request goes on with the facts it has; the next requests see the new facts."""
+    assert also_bought(shop, "names") == ["guide", "monitor", "chair"]
+    with db.transaction() as session:
+        session.execute(
+            update(Product).where(Product.id == shop.product["monitor"]).values(stock=0)
+        )
+    later = cache._now() + cache.FACTS_SECONDS + 1
+    monkeypatch.setattr(cache, "_now", lambda: later)
+    monkeypatch.setattr(cache, "get_settings", lambda: SimpleNamespace(env="production"))
+    assert also_bought(shop, "names") == ["guide", "monitor", "chair"]  # the facts it had
+    for thread in threading.enumerate():
+        if thread.name == "patronage-recommend-facts":
+            thread.join(timeout=30)
+    assert also_bought(shop, "names") == ["guide", "chair", "coffee"]
+    with db.transaction() as session:
+        assert cache.current(session).cache.refreshing is False  # type: ignore[union-attr]
 
 
 def test_a_new_build_is_read_at_the_next_request(shop: Shop) -> None:
