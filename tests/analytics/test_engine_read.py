@@ -278,3 +278,35 @@ def test_the_adbc_read_leaves_the_process_one_sqlite(database: str, data_dir: Pa
         timeout=120,
     )
     assert (done.returncode, done.stdout.strip()) == (0, "0 False"), done.stderr[-2000:]
+
+
+def test_a_killed_readers_blocks_are_swept() -> None:
+    """Block files of a process that is gone (killed while reading: /dev/shm is memory) are
+    removed by the next read; a live process's are left alone."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+
+    from patronage.analytics import sqlite_reader
+
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    dead_pid = int(gone.stdout)
+    base = Path(tempfile.gettempdir())
+    dead = base / f"{sqlite_reader.PREFIX}{dead_pid}-test"
+    live = base / f"{sqlite_reader.PREFIX}{os.getpid()}-test"
+    try:
+        for folder in (dead, live):
+            folder.mkdir()
+            (folder / "0.arrow").write_bytes(b"x")
+        sqlite_reader._sweep()
+        assert (dead.exists(), live.exists()) == (False, True)
+    finally:
+        shutil.rmtree(dead, ignore_errors=True)
+        shutil.rmtree(live, ignore_errors=True)

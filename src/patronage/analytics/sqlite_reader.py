@@ -13,8 +13,10 @@ more reader of the file, as the server's or a worker's connections are.
 The child takes a job as JSON on stdin (`Job`), reads the blocks on `readers` connections
 of its own (each takes the next block), checks and types each block as the parent asks,
 writes block i as the Arrow IPC file `<out>/<i>.arrow`, and exits 0 (otherwise non-zero with
-the error on stderr). The parent maps the files (no copy: `/dev/shm` is memory) and deletes
-them; the mapped tables live as long as they are used.
+the error on stderr; it stops, and removes its files, when its parent is gone). The parent
+maps the files (no copy: `/dev/shm` is memory) and deletes them; the mapped tables live as
+long as they are used. Directories left by a process killed while reading are removed by the
+next read (`_sweep`).
 
 Run as `python -m patronage.analytics.sqlite_reader`; it imports nothing of patronage's but
 this module (the interpreter starts in ~0.5 s).
@@ -71,21 +73,47 @@ def _schema(text: str) -> pa.Schema:
 # -- in the parent ---------------------------------------------------------------------------
 
 
+PREFIX = "patronage-read-"
+
+
 def _scratch(database: Path) -> Path:
     """Where the blocks go: /dev/shm when it has room for the database's size (the blocks
-    are smaller than the file: no text, no indexes), else the temporary directory."""
+    are smaller than the file: no text, no indexes), else the temporary directory. Named
+    after this process, so that what a killed process left behind is found (`_sweep`)."""
+    prefix = f"{PREFIX}{os.getpid()}-"
     try:
         if shutil.disk_usage(SHM).free > database.stat().st_size and os.access(SHM, os.W_OK):
-            return Path(tempfile.mkdtemp(prefix="patronage-read-", dir=SHM))
+            return Path(tempfile.mkdtemp(prefix=prefix, dir=SHM))
     except OSError:
         pass
-    return Path(tempfile.mkdtemp(prefix="patronage-read-"))
+    return Path(tempfile.mkdtemp(prefix=prefix))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def _sweep() -> None:
+    """Remove the block directories of processes that are gone (killed while reading: on
+    /dev/shm their blocks would hold memory until the machine restarts)."""
+    for parent in (SHM, Path(tempfile.gettempdir())):
+        for found in parent.glob(f"{PREFIX}*-*"):
+            pid = found.name.removeprefix(PREFIX).split("-", 1)[0]
+            if pid.isdigit() and not _alive(int(pid)):
+                shutil.rmtree(found, ignore_errors=True)
 
 
 def read(path: str, blocks: list[Block], readers: int) -> list[pa.Table]:
     """The blocks of the SQLite file `path`, typed, in order (read by a child process)."""
     if not blocks:
         return []
+    _sweep()
     out = _scratch(Path(path))
     try:
         job = Job(uri=f"file:{quote(path)}?mode=ro", out=str(out), readers=readers, blocks=blocks)
@@ -135,6 +163,7 @@ def _run(job: Job) -> None:
     queue = iter(enumerate(job.blocks))
     lock = threading.Lock()
     errors: list[BaseException] = []
+    parent = os.getppid()
 
     def reader() -> None:
         try:
@@ -148,6 +177,8 @@ def _run(job: Job) -> None:
                         index, block = next(queue, (-1, None))
                     if block is None:
                         return
+                    if os.getppid() != parent:  # nobody will read the blocks
+                        raise RuntimeError("the parent process is gone")
                     cursor.execute(block.query)
                     table = _typed(cursor.fetch_arrow_table(), block)
                     path = str(Path(job.out) / f"{index}.arrow")
@@ -162,6 +193,8 @@ def _run(job: Job) -> None:
     for thread in threads:
         thread.join()
     if errors:
+        if os.getppid() != parent:
+            shutil.rmtree(job.out, ignore_errors=True)
         raise errors[0]
 
 
