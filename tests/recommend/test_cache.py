@@ -73,7 +73,17 @@ def test_a_server_reads_expired_facts_again_in_the_background(
     later = cache._now() + cache.FACTS_SECONDS + 1
     monkeypatch.setattr(cache, "_now", lambda: later)
     monkeypatch.setattr(cache, "get_settings", lambda: SimpleNamespace(env="production"))
+    # the background read waits until the request is answered (else it may finish mid-way)
+    answered = threading.Event()
+    read = cache.repo.catalogue
+
+    def held_read(session: db.Session) -> object:
+        assert answered.wait(timeout=30)
+        return read(session)
+
+    monkeypatch.setattr(cache.repo, "catalogue", held_read)
     assert also_bought(shop, "names") == ["guide", "monitor", "chair"]  # the facts it had
+    answered.set()
     for thread in threading.enumerate():
         if thread.name == "patronage-recommend-facts":
             thread.join(timeout=30)
