@@ -30,7 +30,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -113,15 +113,18 @@ def _fresh_catalogue(session: Session, cache: BuildCache) -> Catalogue:
         if cache.catalogue is not None and get_settings().env != "test":
             if not cache.refreshing:
                 cache.refreshing = True
-                threading.Thread(
-                    target=refresh_catalogue,
-                    args=(session.get_bind().engine, cache),
-                    name="patronage-recommend-facts",
-                    daemon=True,
-                ).start()
+                _in_background(refresh_catalogue, session, cache, "patronage-recommend-facts")
             return cache.catalogue
     catalogue = cache.catalogue = read_catalogue(session)
     return catalogue
+
+
+def _in_background(
+    work: Callable[[Engine, BuildCache], object], session: Session, cache: BuildCache, name: str
+) -> None:
+    """Run `work` on the session's engine and a build's cache in a daemon thread."""
+    engine = session.get_bind().engine
+    threading.Thread(target=work, args=(engine, cache), name=name, daemon=True).start()
 
 
 def refresh_catalogue(engine: Engine, cache: BuildCache) -> None:
@@ -272,12 +275,7 @@ def current(session: Session) -> View:
                 _caches[key] = cache
                 if get_settings().env != "test":  # tests call warm() themselves: their
                     # databases come and go under a background thread
-                    threading.Thread(
-                        target=warm,
-                        args=(session.get_bind().engine, cache),
-                        name="patronage-recommend-warm",
-                        daemon=True,
-                    ).start()
+                    _in_background(warm, session, cache, "patronage-recommend-warm")
     return View(session, cache)
 
 
