@@ -4,6 +4,7 @@ FACTS_SECONDS stale, bounded."""
 
 from __future__ import annotations
 
+import gc
 import threading
 from types import SimpleNamespace
 
@@ -13,6 +14,7 @@ from sqlalchemy import update
 from patronage import db
 from patronage.catalog.models import Product
 from patronage.recommend import cache, service, serving
+from patronage.recommend.repository import ProductFacts
 from tests.recommend.test_serving import Shop, build_shop
 
 
@@ -56,8 +58,23 @@ def test_a_catalogue_slow_to_read_is_kept_longer(
         catalogue = cache.read_catalogue(session)
     assert catalogue.expires == 5000.0 + cache.FACTS_READS * 2.0
     assert sorted(catalogue.facts) == sorted(shop.product.values())
-    monitor = catalogue.facts[shop.product["monitor"]]
+    monitor = ProductFacts._make(catalogue.facts[shop.product["monitor"]])
     assert (monitor.name, monitor.price_minor, monitor.in_stock) == ("Baby monitor", 5000, True)
+
+
+def test_the_cache_keeps_nothing_the_collector_walks_for_good(shop: Shop) -> None:
+    """Plain tuples of plain values and arrays: the collector stops tracking them (a named
+    tuple it tracks for good: 20,000 products made each full pass of a server 24-37 ms)."""
+    with db.transaction() as session:
+        catalogue = cache.read_catalogue(session)
+        build_id = cache.current(session).build_id
+        engine = session.get_bind().engine
+    fresh = cache.BuildCache(build_id=build_id)  # type: ignore[arg-type]
+    assert cache.warm(engine, fresh) > 0
+    for _ in range(3):  # nested tuples lose their tracking one level a pass, at worst: three
+        gc.collect()  # levels here (a row, a product's rows, the entry)
+    assert [gc.is_tracked(f) for f in catalogue.facts.values()] == [False] * len(catalogue.facts)
+    assert [gc.is_tracked(n) for n in fresh.neighbours.values()] == [False] * len(fresh.neighbours)
 
 
 def test_a_server_reads_expired_facts_again_in_the_background(
@@ -125,11 +142,9 @@ def test_a_warmed_cache_holds_the_rows_serving_would_load(shop: Shop) -> None:
         engine = session.get_bind().engine
     fresh = cache.BuildCache(build_id=build_id)  # type: ignore[arg-type]
     loaded = cache.warm(engine, fresh)
-    with_rows = {k: v for k, v in on_demand.items() if v.rows}
+    with_rows = {k: rows for k, (rows, _, _) in on_demand.items() if rows}
     assert loaded == len(with_rows) > 0
-    assert {k: v.rows for k, v in fresh.neighbours.items()} == {
-        k: v.rows for k, v in with_rows.items()
-    }
+    assert {k: rows for k, (rows, _, _) in fresh.neighbours.items()} == with_rows
     cache.clear()
     with db.transaction() as session:
         view = cache.current(session)
