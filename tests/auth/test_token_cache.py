@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -125,3 +126,51 @@ def _token_ids(username: str) -> list[int]:
             .where(User.username == username)
         )
         return [int(r[0]) for r in rows]
+
+
+def _expiry(secret: str) -> float:
+    return service._token_cache._entries[service.digest(secret)][0]
+
+
+def test_a_token_in_use_is_resolved_again_once_shortly_before_it_expires(  # type: ignore[no-untyped-def]
+    client, staff, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    analyst = bearer(staff["analyst"])
+    assert client.get("/api/me", headers=analyst).status_code == 200
+    first = _expiry(staff["analyst"])
+    assert service.claim_token_refresh(staff["analyst"]) is False  # fresh: nobody refreshes
+
+    almost = first - service.TOKEN_REFRESH_AHEAD / 2
+    monkeypatch.setattr(service, "_clock", lambda: almost)
+    # the request is answered from the cache; it starts one refresh in the background
+    assert client.get("/api/me", headers=analyst).status_code == 200
+    deadline = time.monotonic() + 10
+    while _expiry(staff["analyst"]) == first and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert _expiry(staff["analyst"]) == almost + service.TOKEN_CACHE_SECONDS
+    assert service.claim_token_refresh(staff["analyst"]) is False  # renewed: not due again
+
+
+def test_one_caller_claims_the_refresh_until_it_is_over(staff, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    with db.transaction() as session:
+        assert service.resolve_token(session, staff["agent"]) is not None
+    almost = _expiry(staff["agent"]) - service.TOKEN_REFRESH_AHEAD / 2
+    monkeypatch.setattr(service, "_clock", lambda: almost)
+    assert [service.claim_token_refresh(staff["agent"]) for _ in range(3)] == [True, False, False]
+    service.token_refreshed(staff["agent"])  # the refresh failed (the database was away)
+    assert service.claim_token_refresh(staff["agent"]) is True  # the next request tries again
+    assert service.claim_token_refresh("pat_" + "x" * 43) is False  # nothing cached
+
+
+def test_a_refresh_that_finds_the_token_revoked_drops_it_before_expiry(staff, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    with db.transaction() as session:
+        assert service.resolve_token(session, staff["agent"]) is not None
+    with db.transaction() as session:  # revoked by another process
+        session.execute(update(ApiToken).values(revoked_at=utcnow()))
+    almost = _expiry(staff["agent"]) - service.TOKEN_REFRESH_AHEAD / 2
+    monkeypatch.setattr(service, "_clock", lambda: almost)
+    assert service.cached_token(staff["agent"]) is not None
+    assert service.claim_token_refresh(staff["agent"]) is True
+    with db.transaction() as session:
+        assert service.resolve_token(session, staff["agent"]) is None
+    assert service.cached_token(staff["agent"]) is None

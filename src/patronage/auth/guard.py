@@ -8,7 +8,9 @@ every unsafe request must then carry the session's CSRF token as a header or for
 
 from __future__ import annotations
 
+import asyncio
 import hmac
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
@@ -21,6 +23,8 @@ from patronage.auth.roles import Permission
 from patronage.auth.service import Principal
 from patronage.db import transaction
 from patronage.errors import CsrfFailed, Forbidden, NotAuthenticated
+
+log = logging.getLogger("patronage.auth.guard")
 
 SESSION_COOKIE = "patronage_session"
 CSRF_HEADER = "X-CSRF-Token"
@@ -44,6 +48,18 @@ def _token_principal(secret: str) -> Principal | None:
         return service.resolve_token(session, secret)
 
 
+async def _refresh_token(secret: str) -> None:
+    try:
+        await run_in_threadpool(_token_principal, secret)
+    except Exception as exc:  # the database is away: the entry expires and requests ask again
+        log.warning("API token not refreshed: %s", type(exc).__name__)
+    finally:
+        service.token_refreshed(secret)
+
+
+_refreshes: set[asyncio.Task[None]] = set()  # referenced until done (the loop keeps weak ones)
+
+
 def _session_lookup(cookie: str) -> service.SessionLookup:
     with transaction() as session:
         return service.resolve_session(session, cookie)
@@ -59,7 +75,8 @@ async def resolve_principal(
     written at most once a minute), run in the thread pool, not the request's transaction:
     a route that needs no database pays nothing more, and an API token resolved less than
     `service.TOKEN_CACHE_SECONDS` ago by this process is answered from memory without a
-    thread hop (revocation: see `service.cached_token`).
+    thread hop (revocation: see `service.cached_token`); shortly before that entry expires,
+    one request resolves the token again in the background (`service.claim_token_refresh`).
     """
     header = request.headers.get("authorization")
     if header:
@@ -70,6 +87,10 @@ async def resolve_principal(
         principal = service.cached_token(credential)
         if principal is None:
             principal = await run_in_threadpool(_token_principal, credential)
+        elif service.claim_token_refresh(credential):
+            task = asyncio.get_running_loop().create_task(_refresh_token(credential))
+            _refreshes.add(task)
+            task.add_done_callback(_refreshes.discard)
         if principal is None:
             raise NotAuthenticated("the API token is unknown or revoked")
         request.state.principal = principal
