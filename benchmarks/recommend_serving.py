@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import os
 import shutil
@@ -43,6 +44,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -263,8 +265,12 @@ async def open_loop(
     seconds: float,
     conns: int,
     gap: float = CONNECT_GAP,
+    trace: Path | None = None,
 ) -> dict[str, Any]:
-    """Request i due at t0 + i / rate; latency from its due time to its last response byte."""
+    """Request i due at t0 + i / rate; latency from its due time to its last response byte.
+    With `trace`, every answered request's (due time in s from t0, latency in ms) is written
+    there as JSON, with t0 on `time.perf_counter`'s clock (CLOCK_MONOTONIC: the same in every
+    process), so slow requests can be matched with what the server did at that moment."""
     before = load()
     cpu = (server_cpu(), time.process_time())
     pool: asyncio.Queue[Connection] = asyncio.Queue()
@@ -273,6 +279,7 @@ async def open_loop(
     total = int(rate * seconds)
     requests = [request_bytes(paths[i % len(paths)], port, bearer) for i in range(total)]
     latencies: list[float] = []
+    dues: list[float] = []
     errors = 0
 
     async def one(request: bytes, due: float) -> None:
@@ -287,6 +294,7 @@ async def open_loop(
         else:
             if status == 200:
                 latencies.append((clock() - due) * 1000)
+                dues.append(due - t0)
             else:
                 errors += 1
         pool.put_nowait(conn)
@@ -303,6 +311,9 @@ async def open_loop(
     elapsed = clock() - t0
     while not pool.empty():
         pool.get_nowait().writer.close()
+    if trace is not None:
+        pairs = [[round(d, 4), round(t, 2)] for d, t in zip(dues, latencies, strict=True)]
+        trace.write_text(json.dumps({"t0_perf_counter": t0, "requests": pairs}))
     return summary(latencies, errors, elapsed, before, cpu)
 
 
@@ -361,6 +372,24 @@ def wait_ready(port: int, server: subprocess.Popen[bytes], timeout: float = 60) 
     raise SystemExit("server did not become ready")
 
 
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """No garbage collection in this process during a timed run.
+
+    The load generator imports the application (to make its token) and holds every
+    request's latency: its full collections took 49-80 ms, and a pause of the load generator
+    is measured as the server's latency (requests due meanwhile are sent late). What is alive
+    before a run is frozen out of the collector's walks; cycles made during the run wait."""
+    gc.collect()
+    gc.freeze()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+        gc.unfreeze()
+
+
 async def drive(args: argparse.Namespace, port: int, bearer: str) -> dict[str, Any]:
     products, customers = sample_ids(args.seed, int(args.rate * args.seconds))
     lists = {
@@ -371,21 +400,27 @@ async def drive(args: argparse.Namespace, port: int, bearer: str) -> dict[str, A
     say("warming up…")
     for paths in lists.values():  # every worker process imports, connects and caches
         await open_loop(port, paths[:400], bearer, 200, 2, args.connections, args.connect_gap)
-    say(f"/health at {args.rate}/s for {args.seconds} s (reference)…")
-    runs["health"] = await open_loop(
-        port, ["/health"], None, args.rate, args.seconds, args.connections, args.connect_gap
-    )
-    for name, paths in lists.items():
-        say(f"{name} at {args.rate}/s for {args.seconds} s…")
-        runs[name] = await open_loop(
-            port, paths, bearer, args.rate, args.seconds, args.connections, args.connect_gap
-        )
+    timed = [("health", ["/health"], None), *((n, p, bearer) for n, p in lists.items())]
+    for name, paths, auth in timed:
+        say(f"{name} at {args.rate}/s for {args.seconds} s{' (reference)' * (auth is None)}…")
+        trace = args.trace / f"{name}.json" if args.trace else None
+        with collector_paused():
+            runs[name] = await open_loop(
+                port,
+                paths,
+                auth,
+                args.rate,
+                args.seconds,
+                args.connections,
+                args.connect_gap,
+                trace,
+            )
         say(json.dumps(runs[name]))
-    say("/health closed loop (the load generator's capacity)…")
-    runs["health_max"] = await closed_loop(port, ["/health"], None, 5, 16, args.connect_gap)
-    for name, paths in lists.items():  # the throughput: as many as the server answers
-        say(f"{name} closed loop (the server's throughput)…")
-        runs[f"{name}_max"] = await closed_loop(port, paths, bearer, 5, 16, args.connect_gap)
+    for name, paths, auth in timed:  # the throughput: as many as the server answers
+        what = "the load generator's capacity" if auth is None else "the server's throughput"
+        say(f"{name} closed loop ({what})…")
+        with collector_paused():
+            runs[f"{name}_max"] = await closed_loop(port, paths, auth, 5, 16, args.connect_gap)
         say(json.dumps(runs[f"{name}_max"]))
     return runs
 
@@ -414,7 +449,15 @@ def main() -> None:
         "--rebuild", action="store_true", help="build the tables even if a build is current"
     )
     parser.add_argument("--data-dir", default=None, help="kept; an existing shop is reused")
+    parser.add_argument(
+        "--trace",
+        type=Path,
+        default=None,
+        help="a directory: each open-loop run's requests (due time, latency) as RUN.json",
+    )
     args = parser.parse_args()
+    if args.trace:
+        args.trace.mkdir(parents=True, exist_ok=True)
 
     temporary = args.data_dir is None
     data_dir = Path(args.data_dir or tempfile.mkdtemp(prefix="bench-recommend-")).resolve()
