@@ -52,3 +52,16 @@ def test_a_literal_limit_and_a_scalar_subquery_are_bound(session: db.Session) ->
     assert row is not None
     assert row[1] == "n2"
     assert row == tuple(session.execute(statement, {"external_id": "s-0"}).one())
+
+
+def test_chunks_are_the_rows_a_few_at_a_time(session: db.Session) -> None:
+    session.add_all([Category(external_id=f"k-{i}", name=f"kid {i}", path="/") for i in range(5)])
+    session.flush()
+    query = db.DriverQuery(NAMED)
+    values = {"prefix": "kid%", "after": 0, "limit": 10}
+
+    chunks = list(query.chunks(session, 2, **values))
+
+    assert [len(c) for c in chunks] == [2, 2, 1]
+    assert [r for c in chunks for r in c] == query.rows(session, **values)
+    assert list(query.chunks(session, 2, prefix="none%", after=0, limit=10)) == []

@@ -198,7 +198,8 @@ class DriverQuery:
         self.statement = statement
         self._compiled: dict[str, Any] = {}
 
-    def rows(self, session: Session, **values: Any) -> list[tuple[Any, ...]]:
+    def _cursor(self, session: Session, values: dict[str, Any]) -> Any:
+        """The driver's cursor, the statement executed on it: the caller closes it."""
         dialect = session.get_bind().dialect
         compiled = self._compiled.get(dialect.name)
         if compiled is None:
@@ -208,7 +209,25 @@ class DriverQuery:
         cursor = session.connection().connection.cursor()
         try:
             cursor.execute(compiled.string, args)
+        except BaseException:
+            cursor.close()
+            raise
+        return cursor
+
+    def rows(self, session: Session, **values: Any) -> list[tuple[Any, ...]]:
+        cursor = self._cursor(session, values)
+        try:
             return list(cursor.fetchall())
+        finally:
+            cursor.close()
+
+    def chunks(self, session: Session, size: int, **values: Any) -> Iterator[list[tuple[Any, ...]]]:
+        """The rows in lists of at most `size`, fetched one list at a time (the cursor stays
+        open between them: consume them inside the session's transaction)."""
+        cursor = self._cursor(session, values)
+        try:
+            while chunk := cursor.fetchmany(size):
+                yield list(chunk)
         finally:
             cursor.close()
 

@@ -62,6 +62,19 @@ def test_a_catalogue_slow_to_read_is_kept_longer(
     assert (monitor.name, monitor.price_minor, monitor.in_stock) == ("Baby monitor", 5000, True)
 
 
+def test_the_catalogue_read_in_chunks_is_the_whole_catalogue(
+    shop: Shop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with db.transaction() as session:
+        whole = cache.read_catalogue(session).facts
+        parts = list(cache.repo.catalogue(session, 3))
+    assert [len(p) for p in parts] == [3, 3, 3]  # the shop's 9 products
+    assert {k: v for p in parts for k, v in p.items()} == whole
+    # (price, in stock, repeat-purchase kind)
+    assert whole[shop.product["coffee"]][3:] == (800, True, True)
+    assert whole[shop.product["cot"]][3:] == (15000, False, False)
+
+
 def test_the_cache_keeps_nothing_the_collector_walks_for_good(shop: Shop) -> None:
     """Plain tuples of plain values and arrays: the collector stops tracking them (a named
     tuple it tracks for good: 20,000 products made each full pass of a server 24-37 ms)."""
@@ -94,9 +107,9 @@ def test_a_server_reads_expired_facts_again_in_the_background(
     answered = threading.Event()
     read = cache.repo.catalogue
 
-    def held_read(session: db.Session) -> object:
+    def held_read(session: db.Session, chunk: int) -> object:
         assert answered.wait(timeout=30)
-        return read(session)
+        return read(session, chunk)
 
     monkeypatch.setattr(cache.repo, "catalogue", held_read)
     assert also_bought(shop, "names") == ["guide", "monitor", "chair"]  # the facts it had

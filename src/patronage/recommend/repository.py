@@ -11,7 +11,7 @@ return rich per-order objects, far too slow for either. Nothing here ever writes
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -166,10 +166,11 @@ def all_products(session: Session) -> list[ProductFacts]:
 _CATALOGUE = DriverQuery(select(*_FACT_COLUMNS))
 
 
-def catalogue(session: Session) -> dict[int, FactValues]:
-    """Every product's facts by id as plain tuples, read through the driver (what a serving
-    process keeps: recommend.cache)."""
-    return {int(r[0]): _fact_values(*r) for r in _CATALOGUE.rows(session)}
+def catalogue(session: Session, chunk: int = 1000) -> Iterator[dict[int, FactValues]]:
+    """Every product's facts by id as plain tuples, read through the driver, `chunk`
+    products at a time (what a serving process keeps: recommend.cache)."""
+    for rows in _CATALOGUE.chunks(session, chunk):
+        yield {int(r[0]): _fact_values(*r) for r in rows}
 
 
 def products(session: Session, ids: Iterable[int]) -> dict[int, ProductFacts]:
