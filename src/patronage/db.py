@@ -192,6 +192,8 @@ class DriverQuery:
     per dialect. Parameters go to the driver as given (use ints and text: no bind
     processing) and rows come back as the driver's tuples, without result processing:
     SQLite gives booleans as 0/1, times and JSON as text; PostgreSQL gives Python values.
+    Never select an encrypted column through it (its decryption is result processing: it
+    would come back as ciphertext). docs/adr/0007-driver-query-for-hot-reads.md.
     """
 
     def __init__(self, statement: Any) -> None:
