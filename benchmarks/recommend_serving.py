@@ -7,11 +7,11 @@
 Generates the demo shop (`patronage demo --no-serve`, seed 42) into a SQLite database in
 --data-dir (default: a temporary directory, deleted at the end; an existing database there
 is reused) — or serves the shop at --database-url (a PostgreSQL copy made by
-`demo_generate.py --db postgres`, whose keys.json is in --data-dir) — builds the recommendation tables (`patronage recommend build`; only if no build is
-current, or with --rebuild), starts the real server (`patronage serve --workers 2`) on a free
-port, creates the staff user
-`bench-recommend` (role `analyst`: no personal data) and an API token, then drives, one
-after the other, for --seconds each:
+`demo_generate.py --db postgres`, whose keys.json is in --data-dir) — builds the
+recommendation tables (`patronage recommend build`; only if no build is current, or with
+--rebuild), starts the real server (`patronage serve --workers 2`) on a free port, creates
+the staff user `bench-recommend` (role `analyst`: no personal data) and an API token, then
+drives, one after the other, for --seconds each:
 
 1. GET /health at --rate (the reference: the server's and the load generator's own floor);
 2. GET /api/recommend/products/{id}/also-bought?limit=10 for random products;
