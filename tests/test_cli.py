@@ -51,7 +51,9 @@ PASSWORD = "correct horse battery"
 Invoke = Callable[..., Result]
 
 
-def run(*args: str, data_dir: Path, **env: str) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str, data_dir: Path, timeout: float = 120, **env: str
+) -> subprocess.CompletedProcess[str]:
     """Run `patronage ARGS` in a process of its own, as from a shell whose output is a pipe."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("PATRONAGE_")}
     clean.pop("COLUMNS", None)
@@ -61,7 +63,7 @@ def run(*args: str, data_dir: Path, **env: str) -> subprocess.CompletedProcess[s
         capture_output=True,
         text=True,
         env=clean,
-        timeout=120,
+        timeout=timeout,
         stdin=subprocess.DEVNULL,
         check=False,
     )

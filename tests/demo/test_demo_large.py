@@ -7,30 +7,27 @@ that size, in a process of its own, as a user would.
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-PATRONAGE = Path(sys.executable).with_name("patronage")
+from tests.test_cli import run
+
 CUSTOMERS = 20_000
 
 
 @pytest.mark.slow
 def test_the_demo_pipeline_completes_on_a_shop_of_20000_customers(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PATRONAGE_")}
-    env.update({"PATRONAGE_DATA_DIR": str(tmp_path), "PATRONAGE_ENV": "test"})
-    result = subprocess.run(
-        [str(PATRONAGE), "demo", "--customers", str(CUSTOMERS), "--seed", "11", "--no-serve"],
-        capture_output=True,
-        text=True,
-        env=env,
+    result = run(
+        "demo",
+        "--customers",
+        str(CUSTOMERS),
+        "--seed",
+        "11",
+        "--no-serve",
+        data_dir=tmp_path,
         timeout=900,
-        stdin=subprocess.DEVNULL,
-        check=False,
     )
     # a crash in a child of the pipeline shows as a negative exit code (-7: SIGBUS)
     assert result.returncode == 0, result.stderr[-2000:]

@@ -130,10 +130,8 @@ _FACT_COLUMNS = (
 )
 
 
-# ProductFacts' fields as a plain tuple: what a serving process keeps for its whole catalogue.
-# The garbage collector stops tracking a plain tuple of plain values at its first pass; a
-# named tuple (a subclass) it tracks for good, and 20,000 of them made every full pass of a
-# server's collector ~30 ms (measured: recommend.cache, "Plain tuples").
+# ProductFacts' fields as a plain tuple: what a serving process keeps for its whole catalogue
+# (why plain: recommend.cache, "Plain tuples").
 FactValues = tuple[int, str, int | None, int, bool, bool]
 
 
@@ -166,7 +164,7 @@ def all_products(session: Session) -> list[ProductFacts]:
 _CATALOGUE = DriverQuery(select(*_FACT_COLUMNS))
 
 
-def catalogue(session: Session, chunk: int = 1000) -> Iterator[dict[int, FactValues]]:
+def catalogue(session: Session, chunk: int) -> Iterator[dict[int, FactValues]]:
     """Every product's facts by id as plain tuples, read through the driver, `chunk`
     products at a time (what a serving process keeps: recommend.cache)."""
     for rows in _CATALOGUE.chunks(session, chunk):
